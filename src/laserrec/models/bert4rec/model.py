@@ -1,0 +1,87 @@
+"""BERT4Rec (Sun et al., 2019): bidirectional self-attention trained as a cloze task.
+
+A mask token (id n_items + 1) replaces random positions in training; at prediction it is appended
+after the history and the model's output there scores every item.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
+from laserrec.models.bert4rec.config import BERT4RecConfig
+from laserrec.models.transformer import Block, attention_mask, init_weights
+
+
+class BERT4Rec(Recommender, CollaborativeEncoder):
+    train_mode = "sequence"
+
+    def __init__(self, config: BERT4RecConfig, n_items: int):
+        super().__init__()
+        self.config, self.n_items = config, n_items
+        self.hidden_size = config.hidden_size
+        self.mask_id = n_items + 1
+        self.item_emb = nn.Embedding(n_items + 2, config.hidden_size, padding_idx=0)
+        self.pos_emb = nn.Embedding(config.max_len, config.hidden_size)
+        self.ln = nn.LayerNorm(config.hidden_size, eps=1e-12)
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            Block(config.hidden_size, config.n_heads, config.inner_size, config.dropout, config.attn_dropout)
+            for _ in range(config.n_layers)
+        )
+        self.head = nn.Sequential(
+            nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(), nn.LayerNorm(config.hidden_size)
+        )
+        self.out_bias = nn.Parameter(torch.zeros(n_items))
+        self.apply(init_weights)
+
+    def encode(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input: (B, T) left-padded ids (may hold mask tokens). Output: (B, T, d)."""
+        ids = ids[:, -self.config.max_len :]
+        t = ids.shape[1]
+        pos = torch.arange(self.config.max_len - t, self.config.max_len, device=ids.device)
+        x = self.dropout(self.ln(self.item_emb(ids) + self.pos_emb(pos)))
+        mask = attention_mask(ids, causal=False)
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Input: (N, d). Output: (N, n_items) scores of items 1..n_items (weights tied to the input)."""
+        return self.head(h) @ self.item_emb.weight[1 : self.n_items + 1].T + self.out_bias
+
+    def _with_mask_token(self, history: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, <= max_len): the most recent items followed by the mask token."""
+        mask_col = torch.full_like(history[:, :1], self.mask_id)
+        return torch.cat([history[:, -(self.config.max_len - 1) :], mask_col], dim=1)
+
+    def cloze(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random cloze masking. Input: (B, T) ids. Output: (masked ids, labels with 0 = not masked)."""
+        real = seq != 0
+        masked = (torch.rand(seq.shape, device=seq.device) < self.config.mask_ratio) & real
+        last_only = torch.rand(seq.shape[0], 1, device=seq.device) < self.config.last_mask_prob
+        last = torch.zeros_like(masked)
+        last[:, -1] = real[:, -1]
+        masked = torch.where(last_only, last, masked | (last & ~masked.any(1, keepdim=True)))
+        return seq.masked_fill(masked, self.mask_id), seq * masked
+
+    def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        # In "sequence" mode target = the sequence shifted by one: exactly the window to cloze on.
+        ids, labels = self.cloze(batch.target[:, -self.config.max_len :])
+        h = self.encode(ids)  # (B, T, d)
+        keep = labels != 0
+        return F.cross_entropy(self._logits(h[keep]), labels[keep] - 1), {}
+
+    def full_sort_predict(self, batch: Batch) -> torch.Tensor:
+        h = self.encode(self._with_mask_token(batch.history))[:, -1]  # (B, d)
+        scores = torch.full((h.shape[0], self.n_items + 1), float("-inf"), device=h.device)
+        scores[:, 1:] = self._logits(h)
+        return scores
+
+    def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
+        return self.encode(history)
+
+    def item_states(self, items: torch.Tensor) -> torch.Tensor:
+        return self.item_emb(items)[:, None, :]  # (B, 1, d)

@@ -1,0 +1,139 @@
+"""Laser's configuration: backbone, prompt budget, M-Former sizes, loss, schedule and ablation switches.
+
+The "cpu" preset (the default values) budgets tokens for a 2-core machine: SmolLM2 forward+backward runs
+at ~3.5 prompts/s at 128 tokens, so a prompt is kept near 200 tokens (5 most recent items, titles cut
+to 24 tokens), the prefix is 4 tokens and M-Former is small (K=4 experts of 4 queries, top-2, 2 blocks,
+d_m=256: about 2.5M parameters, negligible next to the LLM's forward). The "paper" preset holds the
+published sizes (K=8, L=32, top-3, Z=12, d_m=768, 12 heads, 10 history items).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laserrec.config import check, field
+
+
+@dataclass
+class LaserConfig:
+    llm: str = field("smollm2", "language model: smollm2 | minilm | local HF folder | cached hub name")
+    dtype: str = field("bf16", "dtype of the frozen LLM: bf16 | fp32 (trainable parts are always fp32)")
+    padding_side: str = field("left", "where prompts of a batch are padded: left | right")
+    max_history: int = field(5, "most recent history items written into a user prompt")
+    max_title_tokens: int = field(24, "item titles are cut to this many tokens")
+    max_prompt_tokens: int = field(
+        256, "text tokens per prompt (excluding prefix/suffix); oldest items dropped"
+    )
+    n_prefix: int = field(4, "L: prefix tokens (= queries per expert)")
+    n_experts: int = field(4, "K: query experts in M-Former")
+    top_k: int = field(2, "experts run per sequence")
+    n_blocks: int = field(2, "Z: M-Former transformer blocks (cross-attention in blocks 0, 2, 4, ...)")
+    d_model: int = field(256, "d_m: M-Former width")
+    n_heads: int = field(4, "M-Former attention heads")
+    dropout: float = field(0.1, "M-Former dropout (the frozen LLM never uses dropout)")
+    n_suffix: int = field(1, "suffix tokens; with several, the embedding is the mean of their outputs")
+    temperature: float = field(0.05, "tau of the item-item contrastive loss")
+    lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
+    lr: float = field(1e-3, "AdamW learning rate of the trainable parts")
+    weight_decay: float = field(0.01, "AdamW weight decay")
+    batch_size: int = field(8, "training prompts per step")
+    eval_batch_size: int = field(32, "prompts per batch when encoding items or evaluating users")
+    phase1_epochs: int = field(3, "epochs of phase 1 (item matrix re-encoded at every epoch start)")
+    phase2_epochs: int = field(2, "epochs of phase 2 (item matrix of the best phase-1 epoch kept fixed)")
+    patience: int = field(2, "epochs without validation improvement before a phase stops")
+    train_samples_per_epoch: int = field(4096, "training prompts drawn per epoch (0 = all history prefixes)")
+    use_prefix: bool = field(True, "ablation: False = no prefix tokens at all")
+    pooling: str = field(
+        "suffix", "ablation: user/item embedding from suffix | mean (of prompt tokens) | eos"
+    )
+    prefix_source: str = field("mformer", "ablation: mformer | learned (a plain L x H prefix, no M-Former)")
+    single_expert: bool = field(False, "ablation: one expert (K=1, top-1)")
+    use_lb_loss: bool = field(True, "ablation: False = no load-balancing loss")
+    phase1: bool = field(True, "ablation: False = skip phase 1 (item matrix encoded once, then fixed)")
+    phase2: bool = field(True, "ablation: False = skip phase 2")
+
+    def __post_init__(self) -> None:
+        check(self.dtype in ("bf16", "fp32"), f"dtype {self.dtype!r}: expected bf16 or fp32")
+        check(
+            self.padding_side in ("left", "right"), f"padding_side {self.padding_side!r}: expected left|right"
+        )
+        check(
+            self.pooling in ("suffix", "mean", "eos"), f"pooling {self.pooling!r}: expected suffix|mean|eos"
+        )
+        check(
+            self.prefix_source in ("mformer", "learned"),
+            f"prefix_source {self.prefix_source!r}: expected mformer|learned",
+        )
+        for name in (
+            "max_history",
+            "max_title_tokens",
+            "max_prompt_tokens",
+            "n_prefix",
+            "n_experts",
+            "top_k",
+            "n_blocks",
+            "d_model",
+            "n_heads",
+            "n_suffix",
+            "batch_size",
+            "eval_batch_size",
+        ):
+            check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        check(self.top_k <= self.n_experts, f"top_k={self.top_k} exceeds n_experts={self.n_experts}")
+        check(
+            self.d_model % self.n_heads == 0,
+            f"d_model={self.d_model} not divisible by n_heads={self.n_heads}",
+        )
+        check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
+        check(self.lb_weight >= 0, f"lb_weight must be >= 0, got {self.lb_weight}")
+        check(
+            self.lr > 0 and self.weight_decay >= 0,
+            f"lr must be > 0 and weight_decay >= 0 ({self.lr}, {self.weight_decay})",
+        )
+        for name in ("phase1_epochs", "phase2_epochs", "patience", "train_samples_per_epoch"):
+            check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        check(self.phase1 or self.phase2, "phase1 and phase2 cannot both be off")
+
+    @property
+    def experts(self) -> tuple[int, int]:
+        """(K, top-k) after the single_expert switch."""
+        return (1, 1) if self.single_expert else (self.n_experts, self.top_k)
+
+    @property
+    def n_virtual_suffix(self) -> int:
+        """Learned suffix tokens actually placed: none when another pooling replaces the suffix."""
+        return self.n_suffix if self.pooling == "suffix" else 0
+
+
+PRESETS: dict[str, dict] = {
+    "cpu": {  # = the field defaults, spelled out
+        "max_history": 5,
+        "max_title_tokens": 24,
+        "max_prompt_tokens": 256,
+        "n_prefix": 4,
+        "n_experts": 4,
+        "top_k": 2,
+        "n_blocks": 2,
+        "d_model": 256,
+        "n_heads": 4,
+        "batch_size": 8,
+        "train_samples_per_epoch": 4096,
+    },
+    "paper": {
+        "max_history": 10,
+        "max_title_tokens": 64,
+        "max_prompt_tokens": 1024,
+        "n_prefix": 32,
+        "n_experts": 8,
+        "top_k": 3,
+        "n_blocks": 12,
+        "d_model": 768,
+        "n_heads": 12,
+        "batch_size": 16,
+        "train_samples_per_epoch": 0,
+        "phase1_epochs": 10,
+        "phase2_epochs": 10,
+        "patience": 3,
+    },
+}

@@ -1,0 +1,242 @@
+"""Laser: a frozen LLM bi-tuned through a collaborative prefix (M-Former) and a learned suffix token.
+
+User and item embeddings come from one prompt template: ``[prefix | prompt tokens | suffix]`` through the
+frozen LLM, read at the suffix. Training is item-item contrastive: the user embedding against the whole
+(fixed, no-grad) item matrix. Phase 1 re-encodes the item matrix at every epoch start; phase 2 keeps it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from laserrec.data.dataset import ItemText
+from laserrec.errors import CheckpointError, ConfigError
+from laserrec.llm.backbone import Backbone, freeze
+from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
+from laserrec.models.laser.config import LaserConfig
+from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
+from laserrec.models.laser.mformer import MFormer
+from laserrec.models.laser.prompt import PromptBuilder
+
+
+def _item_list(item_texts: list[ItemText], n_items: int) -> list[ItemText]:
+    """Accept ``PreparedData.items`` (n_items + 1, index 0 = padding) or one text per item (n_items)."""
+    if len(item_texts) == n_items + 1:
+        return list(item_texts)
+    if len(item_texts) == n_items:
+        return [ItemText(), *item_texts]
+    raise ConfigError(
+        f"{len(item_texts)} item texts for {n_items} items (expected {n_items} or {n_items + 1})"
+    )
+
+
+def format_parameters(trainable: int, total: int) -> str:
+    """E.g. "trainable 1.2M / total 136M (0.9%)"."""
+
+    def short(n: int) -> str:
+        for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+            if n >= size:
+                return f"{n / size:.3g}{unit}"
+        return str(n)
+
+    return f"trainable {short(trainable)} / total {short(total)} ({100 * trainable / max(1, total):.2g}%)"
+
+
+class Laser(Recommender):
+    train_mode = "prefix"
+
+    def __init__(
+        self,
+        config: LaserConfig,
+        n_items: int,
+        item_texts: list[ItemText],
+        backbone: Backbone,
+        cf: CollaborativeEncoder | None = None,
+    ) -> None:
+        super().__init__()
+        self.config, self.n_items = config, n_items
+        needs_cf = config.use_prefix and config.prefix_source == "mformer"
+        if needs_cf and cf is None:
+            raise ConfigError("Laser with an M-Former prefix needs a trained ID model (cf); none was given")
+        if isinstance(cf, nn.Module):
+            freeze(cf)
+        object.__setattr__(self, "cf", cf)  # not a submodule: its weights are never trained nor saved here
+        self.backbone = freeze(backbone.model)
+        self.kind = backbone.kind
+        self.prompts = PromptBuilder(
+            backbone.tokenizer,
+            _item_list(item_texts, n_items),
+            config.max_history,
+            config.max_title_tokens,
+            config.max_prompt_tokens,
+            end_token=config.pooling == "eos",
+        )
+        hidden = backbone.hidden_size
+        emb_std = backbone.input_embeddings().weight.float().std().item()
+        self.n_prefix = config.n_prefix if config.use_prefix else 0
+        self.mformer = self._build_mformer(cf, hidden, emb_std) if needs_cf else None
+        learned = config.use_prefix and config.prefix_source == "learned"
+        self.prefix_embeddings = (
+            nn.Parameter(torch.randn(config.n_prefix, hidden) * emb_std) if learned else None
+        )
+        n_suffix = config.n_virtual_suffix
+        self.suffix = nn.Parameter(torch.randn(n_suffix, hidden) * emb_std) if n_suffix else None
+        self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
+        self.phase = 1
+        self._has_matrix = False
+        self._dirty = True
+
+    def _build_mformer(self, cf: CollaborativeEncoder, hidden: int, emb_std: float) -> MFormer:
+        c = self.config
+        k, top = c.experts
+        return MFormer(
+            cf.hidden_size,
+            hidden,
+            k,
+            c.n_prefix,
+            top,
+            c.n_blocks,
+            c.d_model,
+            c.n_heads,
+            c.dropout,
+            out_std=emb_std,
+        )
+
+    def describe_parameters(self) -> str:
+        return format_parameters(*self.parameter_counts())
+
+    # ------------------------------------------------------------------ encoding
+    def _prefix(self, c: torch.Tensor | None, mask: torch.Tensor | None, b: int):
+        """Output: prefix (B, L, H) fp32 or None, load-balancing loss (scalar)."""
+        zero = torch.zeros(())
+        if self.mformer is not None:
+            prefix, lb, _ = self.mformer(c, mask)
+            return prefix, lb
+        if self.prefix_embeddings is not None:
+            return self.prefix_embeddings.expand(b, *self.prefix_embeddings.shape), zero  # (B, L, H)
+        return None, zero
+
+    def _forward(self, prompts: list[list[int]], c, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input: B prompts, C (B, N, d_c) and its mask (B, N) (or None). Output: (B, H) fp32, LB loss."""
+        prefix, lb = self._prefix(c, mask, len(prompts))
+        n_suffix = 0 if self.suffix is None else self.suffix.shape[0]
+        ids, kinds = layout(
+            prompts, self.n_prefix, n_suffix, self.config.padding_side, mark_last=self.config.pooling == "eos"
+        )
+        embeds = join(self.backbone.get_input_embeddings()(ids), kinds, prefix, self.suffix)  # (B, T, H)
+        attention, positions = attention_and_positions(kinds)
+        out = self.backbone(
+            inputs_embeds=embeds, attention_mask=attention, position_ids=positions, use_cache=False
+        )
+        return pool(out.last_hidden_state, kinds, self.config.pooling), lb
+
+    def _user_states(self, history: torch.Tensor):
+        """C for users: the frozen ID model's states at the last max_history positions (the prompt items)."""
+        if self.mformer is None:
+            return None, None
+        with torch.no_grad():
+            c = self.cf.sequence_states(history)  # (B, T, d_c)
+        keep = self.config.max_history
+        return c[:, -keep:].float(), (history > 0)[:, -keep:]  # (B, N, d_c), (B, N)
+
+    def _encode_users(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        prompts = [self.prompts.build(row) for row in history.tolist()]
+        c, mask = self._user_states(history)
+        return self._forward(prompts, c, mask)
+
+    def encode_users(self, history: torch.Tensor) -> torch.Tensor:
+        """Input: (B, T) left-padded item ids. Output: (B, H) float32 user embeddings."""
+        return self._encode_users(history)[0]
+
+    def encode_items(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input: (B,) item ids. Output: (B, H) float32 item embeddings (an item = a history of one)."""
+        prompts = [self.prompts.build([i]) for i in ids.tolist()]
+        c = mask = None
+        if self.mformer is not None:
+            with torch.no_grad():
+                c = self.cf.item_states(ids).float()  # (B, 1, d_c)
+            mask = torch.ones(c.shape[:2], dtype=torch.bool)
+        return self._forward(prompts, c, mask)[0]
+
+    # ------------------------------------------------------------------ item matrix and phases
+    def refresh_item_matrix(self, batch_size: int | None = None) -> None:
+        """Re-encode every item (no grad, eval mode), shortest prompts first to cut padding."""
+        batch_size = batch_size or self.config.eval_batch_size
+        order = sorted(range(1, self.n_items + 1), key=lambda i: len(self.prompts.item_line_ids[i]))
+        was_training = self.training
+        self.eval()
+        with (
+            torch.inference_mode(),
+            tqdm(total=self.n_items, desc="encoding items", unit="item", leave=False) as bar,
+        ):
+            for start in range(0, len(order), batch_size):
+                ids = torch.tensor(order[start : start + batch_size])
+                self.item_matrix[ids] = F.normalize(self.encode_items(ids), dim=-1)
+                bar.update(len(ids))
+        self.train(was_training)
+        self._has_matrix, self._dirty = True, False
+
+    def set_phase(self, phase: int) -> None:
+        """1: items re-encoded at every epoch start; 2: the matrix stays (encoded once if it never was)."""
+        if phase not in (1, 2):
+            raise ConfigError(f"Laser phase must be 1 or 2, got {phase}")
+        self.phase = phase
+        if phase == 2 and not self._has_matrix:
+            self.refresh_item_matrix()
+
+    def on_epoch_start(self, epoch: int) -> None:
+        if not self._has_matrix or (self.phase == 1 and self._dirty):
+            self.refresh_item_matrix()
+
+    def prepare_for_eval(self) -> None:
+        """Phase 1: re-encode items if weights changed since the last encoding. Phase 2: keep the matrix."""
+        self.on_epoch_start(-1)
+
+    # ------------------------------------------------------------------ loss and scores
+    def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB."""
+        if not self._has_matrix:
+            self.refresh_item_matrix()
+        h, lb = self._encode_users(batch.history)
+        logits = F.normalize(h, dim=-1) @ self.item_matrix[1:].T / self.config.temperature  # (B, n_items)
+        iic = F.cross_entropy(logits, batch.target - 1)
+        use_lb = self.config.use_lb_loss and self.mformer is not None
+        loss = iic + self.config.lb_weight * lb if use_lb else iic
+        self._dirty = True
+        return loss, {"iic": iic.item(), "lb": lb.item()}
+
+    def full_sort_predict(self, batch: Batch) -> torch.Tensor:
+        """Cosine score of every item. Output: (B, n_items + 1), column 0 = -inf."""
+        with torch.no_grad():
+            scores = F.normalize(self.encode_users(batch.history), dim=-1) @ self.item_matrix.T  # (B, n + 1)
+        scores[:, 0] = float("-inf")
+        return scores
+
+    # ------------------------------------------------------------------ checkpoints
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the trained weights and the item matrix (the frozen LLM and ID model are rebuilt)."""
+        state = {n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad}
+        state["item_matrix"] = self.item_matrix.clone()
+        return state
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        expected = self.trainable_state_dict()
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise CheckpointError(
+                f"Laser checkpoint does not match the config: missing {missing}, unexpected {unexpected}"
+            )
+        params = dict(self.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                if value.shape != expected[name].shape:
+                    raise CheckpointError(
+                        f"Laser checkpoint: {name} has shape {tuple(value.shape)}, the model "
+                        f"expects {tuple(expected[name].shape)}"
+                    )
+                (self.item_matrix if name == "item_matrix" else params[name]).copy_(value)
+        self._has_matrix = bool(self.item_matrix[1:].abs().sum() > 0)
+        self._dirty = not self._has_matrix

@@ -1,0 +1,58 @@
+"""Every model registered by name, in one place: its config class, builder and training defaults.
+
+A builder receives the model config and the prepared dataset and passes on only what the model needs
+(``n_items``, item text, a frozen collaborative model) — models never see the dataset object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from laserrec.data.dataset import PreparedData
+from laserrec.errors import ConfigError
+from laserrec.models.base import Recommender
+from laserrec.models.bert4rec.config import BERT4RecConfig
+from laserrec.models.bert4rec.model import BERT4Rec
+from laserrec.models.sasrec.config import SASRecConfig
+from laserrec.models.sasrec.model import SASRec
+
+
+@dataclass
+class ModelSpec:
+    config_cls: type
+    build: Callable[[Any, PreparedData], Recommender]
+    train_defaults: dict = field(default_factory=dict)  # TrainConfig values that suit this model
+    presets: dict[str, dict] = field(default_factory=dict)  # named model-config overrides
+
+
+ID_TRAIN = {"batch_size": 256, "lr": 1e-3, "epochs": 200, "patience": 10}
+
+MODELS: dict[str, ModelSpec] = {
+    "sasrec": ModelSpec(SASRecConfig, lambda c, d: SASRec(c, d.n_items), ID_TRAIN),
+    "bert4rec": ModelSpec(BERT4RecConfig, lambda c, d: BERT4Rec(c, d.n_items), ID_TRAIN),
+}
+
+
+def register(name: str, spec: ModelSpec) -> None:
+    MODELS[name] = spec
+
+
+def get_spec(name: str) -> ModelSpec:
+    _load_llm_models()
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name]
+
+
+def _load_llm_models() -> None:
+    """The LLM models import transformers; register them only when first asked for."""
+    import importlib
+
+    for module in ("laserrec.models.laser.registry",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise

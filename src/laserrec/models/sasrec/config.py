@@ -1,0 +1,24 @@
+"""SASRec hyper-parameters (defaults = RecBole 1.2.1's SASRec)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laserrec.config import check, field
+
+
+@dataclass
+class SASRecConfig:
+    hidden_size: int = field(64, "embedding and hidden size d")
+    n_layers: int = field(2, "number of self-attention blocks")
+    n_heads: int = field(2, "attention heads per block (must divide hidden_size)")
+    inner_size: int = field(256, "feed-forward inner size")
+    dropout: float = field(0.5, "dropout on embeddings and block outputs")
+    attn_dropout: float = field(0.5, "dropout on attention weights")
+    max_len: int = field(50, "most recent items the model reads")
+
+    def __post_init__(self) -> None:
+        check(self.hidden_size > 0 and self.n_layers > 0, "hidden_size and n_layers must be positive")
+        check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
+        check(0 <= self.dropout < 1 and 0 <= self.attn_dropout < 1, "dropouts must be in [0, 1)")
+        check(self.max_len >= 2, f"max_len must be >= 2, got {self.max_len}")

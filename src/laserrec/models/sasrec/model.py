@@ -1,0 +1,56 @@
+"""SASRec (Kang & McAuley, 2018): causal self-attention over the item sequence, CE over all items."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
+from laserrec.models.sasrec.config import SASRecConfig
+from laserrec.models.transformer import Block, attention_mask, init_weights
+
+
+class SASRec(Recommender, CollaborativeEncoder):
+    train_mode = "sequence"
+
+    def __init__(self, config: SASRecConfig, n_items: int):
+        super().__init__()
+        self.config, self.n_items = config, n_items
+        self.hidden_size = config.hidden_size
+        self.item_emb = nn.Embedding(n_items + 1, config.hidden_size, padding_idx=0)
+        self.pos_emb = nn.Embedding(config.max_len, config.hidden_size)
+        self.ln = nn.LayerNorm(config.hidden_size, eps=1e-12)
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            Block(config.hidden_size, config.n_heads, config.inner_size, config.dropout, config.attn_dropout)
+            for _ in range(config.n_layers)
+        )
+        self.apply(init_weights)
+
+    def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
+        """Input: (B, T) left-padded ids, T <= max_len. Output: (B, T, d), position t sees items <= t."""
+        history = history[:, -self.config.max_len :]
+        t = history.shape[1]
+        pos = torch.arange(self.config.max_len - t, self.config.max_len, device=history.device)
+        x = self.dropout(self.ln(self.item_emb(history) + self.pos_emb(pos)))  # (B, T, d)
+        mask = attention_mask(history, causal=True)
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+
+    def item_states(self, items: torch.Tensor) -> torch.Tensor:
+        return self.item_emb(items)[:, None, :]  # (B, 1, d)
+
+    def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        h = self.sequence_states(batch.history)  # (B, T, d)
+        keep = batch.target != 0
+        logits = h[keep] @ self.item_emb.weight[1:].T  # (n_targets, n_items)
+        loss = F.cross_entropy(logits, batch.target[keep] - 1)
+        return loss, {}
+
+    def full_sort_predict(self, batch: Batch) -> torch.Tensor:
+        h = self.sequence_states(batch.history)[:, -1]  # (B, d)
+        scores = h @ self.item_emb.weight.T  # (B, n_items + 1)
+        scores[:, 0] = float("-inf")
+        return scores

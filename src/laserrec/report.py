@@ -1,0 +1,26 @@
+"""Results a person can read: one markdown table of test metrics and wall time per model."""
+
+from __future__ import annotations
+
+
+def metrics_table(rows: list[dict], split: str = "test") -> str:
+    """Rows are metrics.json dicts (``{"model", split: {...}, "train_seconds"}``)."""
+    lines = [
+        f"| model | {split} Recall@10 | NDCG@10 | MRR | users | history masked | train time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        m = r.get(split, {})
+        lines.append(
+            f"| {r.get('label', r['model'])} | {m.get('recall@10', float('nan')):.4f} | "
+            f"{m.get('ndcg@10', float('nan')):.4f} | {m.get('mrr', float('nan')):.4f} | {m.get('users', '-')} | "
+            f"{'yes' if m.get('mask_seen') else 'no'} | {_duration(r.get('wall_seconds', r.get('train_seconds')))} |"
+        )
+    return "\n".join(lines)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"

@@ -1,0 +1,35 @@
+"""Settings of the one training loop, shared by every model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laserrec.config import check, field
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = field(200, "maximum training epochs (models with phases: see their config)")
+    batch_size: int = field(256, "training samples per optimizer step")
+    lr: float = field(1e-3, "AdamW learning rate")
+    weight_decay: float = field(0.0, "AdamW weight decay")
+    grad_clip: float = field(0.0, "clip the gradient norm to this value (0 = off)")
+    patience: int = field(10, "stop after this many epochs without a better validation score")
+    valid_metric: str = field("ndcg@10", "validation metric for early stopping and the best checkpoint")
+    eval_batch_size: int = field(1024, "users per full-ranking batch")
+    eval_every: int = field(1, "validate every this many epochs")
+    samples_per_epoch: int = field(0, "train on a random sample of this many samples per epoch (0 = all)")
+    mask_seen: bool = field(False, "exclude items already in the history from the ranking (default: no)")
+    save_every_steps: int = field(0, "also checkpoint every this many steps inside an epoch (0 = per epoch)")
+    seed: int = field(2020, "seed of shuffling, sampling, dropout and initialisation")
+    threads: int = field(0, "torch threads (0 = all cores)")
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 0 and self.batch_size > 0, "epochs must be >= 0 and batch_size > 0")
+        check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        check(self.patience > 0 and self.eval_every > 0, "patience and eval_every must be positive")
+        metric, _, k = self.valid_metric.partition("@")
+        check(
+            metric == "mrr" or (metric in ("recall", "ndcg") and k.isdigit()),
+            f"valid_metric {self.valid_metric!r}: use recall@K, ndcg@K or mrr",
+        )

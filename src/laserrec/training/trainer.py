@@ -1,0 +1,199 @@
+"""The one training loop: epochs (optionally in phases), validation, early stopping, checkpoints, resume.
+
+Resuming is exact: sample order is a function of (seed, epoch), and the checkpoint holds the torch RNG
+state, the optimizer and the position inside the epoch, so an interrupted run ends where an
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from laserrec.config import save_json
+from laserrec.data.dataset import Split
+from laserrec.errors import CheckpointError, LaserrecError
+from laserrec.evaluation.evaluator import evaluate
+from laserrec.models.base import Recommender
+from laserrec.training.checkpoint import load_checkpoint, save_checkpoint
+from laserrec.training.config import TrainConfig
+from laserrec.training.samples import SampleSet
+
+
+class Interrupted(LaserrecError):
+    """Training stopped by Ctrl-C / SIGTERM after a checkpoint was written."""
+
+
+@dataclass
+class TrainState:
+    phase_idx: int = 0
+    epoch: int = 0  # epochs finished in the current phase
+    step: int = 0  # next step inside the current epoch
+    global_epoch: int = 0
+    global_step: int = 0
+    loss_sum: float = 0.0
+    best_score: float = float("-inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    train_seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, model: Recommender, split: Split, cfg: TrainConfig, run_dir: Path, run_config: dict,
+                 progress: bool = True):
+        self.model, self.split, self.cfg, self.run_dir = model, split, cfg, Path(run_dir)
+        self.run_config, self.progress = run_config, progress
+        self.samples = SampleSet(split.train, model.train_mode, model.history_len, cfg.seed, cfg.samples_per_epoch)
+        if len(self.samples) == 0:
+            raise LaserrecError("no training samples: every user has fewer than 2 training interactions")
+        self.schedule = model.phase_schedule(cfg.epochs)
+        self.state = TrainState()
+        self.optimizer = self._new_optimizer()
+        self._stop_requested = False
+
+    # ------------------------------------------------------------ helpers
+    def _new_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def _payload(self) -> dict:
+        return {
+            "model": self.model.trainable_state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "state": dataclasses.asdict(self.state),
+            "torch_rng": torch.get_rng_state(),
+            "model_config": self.run_config["model_config"],
+            "n_items": self.split.n_items,
+        }
+
+    def _save_last(self) -> None:
+        save_checkpoint(self.run_dir / "last.pt", self._payload())
+
+    def _resume(self) -> None:
+        ckpt = load_checkpoint(self.run_dir / "last.pt", self.run_config["model_config"], self.split.n_items)
+        self.model.load_trainable_state_dict(ckpt["model"])
+        self.state = TrainState(**ckpt["state"])
+        self.model.set_phase(self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        tqdm.write(f"resumed from {self.run_dir / 'last.pt'}: phase {self.state.phase_idx + 1}, "
+                   f"epoch {self.state.global_epoch}, step {self.state.step}")
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
+        if self._stop_requested:  # second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self._stop_requested = True
+        tqdm.write("stopping after this step (checkpoint follows); press Ctrl-C again to abort at once")
+
+    # ------------------------------------------------------------ loop
+    def fit(self, resume: bool = False) -> TrainState:
+        if resume:
+            self._resume()
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.state.phase_idx < len(self.schedule):
+                self._run_phase()
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+        return self.state
+
+    def _run_phase(self) -> None:
+        st = self.state
+        phase, max_epochs = self.schedule[st.phase_idx]
+        if st.phase_idx > 0 and st.epoch == 0 and st.step == 0 and (self.run_dir / "best.pt").exists():
+            # a later phase starts from the best epoch of the previous one, with a fresh optimizer
+            self.model.load_trainable_state_dict(torch.load(self.run_dir / "best.pt", weights_only=False)["model"])
+            self.optimizer = self._new_optimizer()
+            st.bad_epochs = 0
+        self.model.set_phase(phase)
+        while st.epoch < max_epochs and st.bad_epochs < self.cfg.patience:
+            self._run_epoch(phase)
+        st.phase_idx, st.epoch, st.step, st.bad_epochs = st.phase_idx + 1, 0, 0, 0
+        self._save_last()
+
+    def _run_epoch(self, phase: int) -> None:
+        st, cfg = self.state, self.cfg
+        self.model.train()
+        if st.step == 0:
+            st.loss_sum = 0.0
+            self.model.on_epoch_start(st.global_epoch)
+        n_batches = self.samples.n_batches(cfg.batch_size)
+        bar = tqdm(total=n_batches, initial=st.step, desc=self._label(phase), leave=False,
+                   disable=not self.progress, dynamic_ncols=True)
+        start = time.perf_counter()
+        for step, batch in self.samples.batches(st.global_epoch, cfg.batch_size, start=st.step):
+            loss, logs = self.model.calculate_loss(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            st.loss_sum += loss.item()
+            st.step, st.global_step = step + 1, st.global_step + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{st.loss_sum / (step + 1):.4f}", **{k: f"{v:.3f}" for k, v in logs.items()})
+            if self._stop_requested or (cfg.save_every_steps and st.step % cfg.save_every_steps == 0):
+                st.train_seconds += time.perf_counter() - start
+                start = time.perf_counter()
+                self._save_last()
+                if self._stop_requested:
+                    bar.close()
+                    raise Interrupted(f"interrupted at epoch {st.global_epoch} step {st.step}; checkpoint saved "
+                                      f"in {self.run_dir / 'last.pt'} — continue with --resume")
+        bar.close()
+        st.train_seconds += time.perf_counter() - start
+        self._end_epoch(phase, st.loss_sum / max(1, n_batches))
+
+    def _label(self, phase: int) -> str:
+        return f"epoch {self.state.global_epoch}" + (f" (phase {phase})" if phase else "")
+
+    def _end_epoch(self, phase: int, loss: float) -> None:
+        st = self.state
+        row = {"epoch": st.global_epoch, "phase": phase, "loss": round(loss, 5),
+               "train_seconds": round(st.train_seconds, 2)}
+        if (st.epoch + 1) % self.cfg.eval_every == 0:
+            metrics, _ = evaluate(self.model, self.split.valid, self.model.history_len, batch_size=self.cfg.eval_batch_size,
+                                  mask_seen=self.cfg.mask_seen, progress=self.progress)
+            score = metrics[self.cfg.valid_metric] if self.cfg.valid_metric in metrics else metrics["mrr"]
+            row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
+            if score > st.best_score:
+                st.best_score, st.best_epoch, st.bad_epochs = score, st.global_epoch, 0
+                save_checkpoint(self.run_dir / "best.pt", {**self._payload(), "optimizer": None})
+            else:
+                st.bad_epochs += 1
+        st.history.append(row)
+        tqdm.write(self._epoch_line(row))
+        st.epoch, st.global_epoch, st.step = st.epoch + 1, st.global_epoch + 1, 0
+        self._save_last()
+        tmp = self.run_dir / ".log.jsonl.tmp"  # rewritten whole, so it always matches the checkpoint
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in st.history), encoding="utf-8")
+        tmp.replace(self.run_dir / "log.jsonl")
+
+    def _epoch_line(self, row: dict) -> str:
+        metric = self.cfg.valid_metric
+        val = f"valid {metric} {row[metric]:.4f}" if metric in row else "no validation"
+        best = " *" if row["epoch"] == self.state.best_epoch else ""
+        return f"epoch {row['epoch']:3d}  loss {row['loss']:.4f}  {val}{best}  ({row['train_seconds']:.0f}s)"
+
+
+def load_best(model: Recommender, run_dir: Path, model_config: dict, n_items: int) -> dict:
+    """Load the best checkpoint of a run into ``model``; returns the checkpoint dict."""
+    path = Path(run_dir) / "best.pt"
+    if not path.exists():
+        raise CheckpointError(f"{run_dir} has no best.pt — was the run trained (laserrec train) to its first "
+                              f"validation?")
+    ckpt = load_checkpoint(path, model_config, n_items)
+    model.load_trainable_state_dict(ckpt["model"])
+    return ckpt
+
+
+__all__ = ["Trainer", "TrainState", "Interrupted", "load_best", "save_json"]

@@ -1,0 +1,42 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from laserrec.data.dataset import ItemText, PreparedData
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def make_data(n_users: int = 40, n_items: int = 30, seed: int = 0, min_len: int = 3, max_len: int = 12):
+    """A small synthetic dataset with a learnable pattern: users walk through items in steps of 1 or 2."""
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for _ in range(n_users):
+        start, step = rng.integers(1, n_items + 1), rng.integers(1, 3)
+        n = rng.integers(min_len, max_len + 1)
+        seqs.append(np.array([(start - 1 + step * k) % n_items + 1 for k in range(n)], dtype=np.int64))
+    items = [ItemText()] + [ItemText(title=f"item {i}", brand=f"brand {i % 3}", categories=f"A,cat {i % 4}")
+                            for i in range(1, n_items + 1)]
+    return PreparedData(seqs, items, [f"u{u}" for u in range(n_users)], [f"i{i}" for i in range(1, n_items + 1)],
+                        name="toy")
+
+
+@pytest.fixture
+def toy_data():
+    return make_data()
+
+
+@pytest.fixture
+def toy_dir(tmp_path, toy_data):
+    return toy_data.save(tmp_path / "toy")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,155 @@
+import json
+
+import pytest
+import torch
+
+from laserrec.data.dataset import leave_one_out
+from laserrec.errors import CheckpointError, ConfigError
+from laserrec.evaluation.evaluator import evaluate
+from laserrec.models.base import Batch
+from laserrec.models.bert4rec.config import BERT4RecConfig
+from laserrec.models.bert4rec.model import BERT4Rec
+from laserrec.models.sasrec.config import SASRecConfig
+from laserrec.models.sasrec.model import SASRec
+from laserrec.training.runs import evaluate_run, load_run, train_run
+from laserrec.training.samples import SampleSet, prefix_pairs, sequence_windows
+
+SMALL = {"hidden_size": 16, "n_heads": 2, "inner_size": 32, "max_len": 8}
+
+
+def test_sequence_windows_cover_every_target_once():
+    import numpy as np
+
+    seq = np.arange(1, 12)  # 11 items -> 10 targets
+    windows = sequence_windows([seq], max_len=4)
+    targets = sorted(int(t) for w in windows for t in w[1:])
+    assert targets == list(range(2, 12))
+    assert all(len(w) <= 5 for w in windows)
+    assert prefix_pairs([np.array([5, 6, 7])], 2) == [(pytest.approx([5]), 6), (pytest.approx([5, 6]), 7)]
+
+
+def test_batches_are_reproducible_and_dynamically_padded(toy_data):
+    split = leave_one_out(toy_data)
+    s = SampleSet(split.train, "sequence", 8, seed=3)
+    a = [b.history.tolist() for _, b in s.batches(2, 16)]
+    b = [b.history.tolist() for _, b in s.batches(2, 16)]
+    assert a == b
+    resumed = [b.history.tolist() for _, b in s.batches(2, 16, start=2)]
+    assert resumed == a[2:]
+    assert sum(len(x) for x in a) == len(s)
+    assert max(len(x[0]) for x in a) <= 8
+
+
+@pytest.mark.parametrize("cls,cfg", [(SASRec, SASRecConfig(**SMALL)), (BERT4Rec, BERT4RecConfig(**SMALL))])
+def test_output_shapes(cls, cfg):
+    model = cls(cfg, n_items=30).eval()
+    hist = torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4]])
+    scores = model.full_sort_predict(Batch(hist, torch.tensor([5, 5])))
+    assert scores.shape == (2, 31)
+    assert torch.isinf(scores[:, 0]).all() and torch.isfinite(scores[:, 1:]).all()
+    assert model.sequence_states(hist).shape == (2, 4, 16)
+    assert model.item_states(torch.tensor([1, 2, 3])).shape == (3, 1, 16)
+
+
+def test_sasrec_is_causal_and_ignores_left_padding():
+    model = SASRec(SASRecConfig(**SMALL), 30).eval()
+    a = model.sequence_states(torch.tensor([[3, 4, 5]]))
+    b = model.sequence_states(torch.tensor([[3, 4, 9]]))
+    assert torch.allclose(a[:, :2], b[:, :2], atol=1e-6)  # a later item never changes earlier states
+    padded = model.sequence_states(torch.tensor([[0, 0, 3, 4, 5]]))
+    assert torch.allclose(padded[:, -1], a[:, -1], atol=1e-5)
+
+
+def test_bert4rec_cloze_masks_only_real_positions():
+    model = BERT4Rec(BERT4RecConfig(**SMALL, mask_ratio=0.5), 30)
+    seq = torch.tensor([[0, 0, 1, 2, 3, 4]] * 50)
+    ids, labels = model.cloze(seq)
+    assert (ids[:, :2] == 0).all() and (labels[:, :2] == 0).all()
+    assert ((ids == model.mask_id) == (labels != 0)).all()
+    assert (labels != 0).any(dim=1).all()  # every sequence has at least one masked item
+    assert torch.equal(labels[labels != 0], seq[labels != 0])
+
+
+def _train_loss(net, split):
+    """Mean loss over the training samples under a fixed seed (so cloze masks are the same)."""
+    torch.manual_seed(123)
+    net.eval()
+    samples = SampleSet(split.train, net.train_mode, net.history_len, seed=0)
+    with torch.no_grad():
+        losses = [net.calculate_loss(b)[0].item() for _, b in samples.batches(0, 64)]
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("model,factor", [("sasrec", 0.9), ("bert4rec", 0.97)])  # cloze learns slower
+def test_training_lowers_loss_and_reload_gives_same_scores(model, factor, toy_dir, tmp_path):
+    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "8", "batch_size": "8", "lr": "0.01",
+            "dropout": "0.1", "attn_dropout": "0.1", "patience": "20"}
+    res = train_run(model, toy_dir, tmp_path / "run", overrides=over, progress=False)
+    assert res["test"]["users"] == 40
+    net, data, cfg, _ = load_run(tmp_path / "run")
+    split = leave_one_out(data)
+    untrained, _, _, _ = load_run(tmp_path / "run", checkpoint=None)
+    assert _train_loss(net, split) < factor * _train_loss(untrained, split)
+    again, _ = evaluate(net, split.test, net.history_len, progress=False)
+    assert again["ndcg@10"] == pytest.approx(res["test"]["ndcg@10"], abs=1e-9)
+    assert evaluate_run(tmp_path / "run", "test", progress=False)["mrr"] == pytest.approx(res["test"]["mrr"])
+
+
+def test_resume_after_interruption_gives_uninterrupted_result(toy_dir, tmp_path, monkeypatch):
+    from laserrec.training import trainer as trainer_mod
+
+    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "4", "batch_size": "8", "save_every_steps": "3"}
+    full = train_run("sasrec", toy_dir, tmp_path / "full", overrides=over, progress=False)
+
+    calls = {"n": 0}
+    original = trainer_mod.Trainer._run_epoch
+
+    def stop_midway(self, phase):
+        original_loss = self.model.calculate_loss
+
+        def counting(batch):
+            calls["n"] += 1
+            if calls["n"] == 11:  # mid-epoch, between two periodic checkpoints
+                self._stop_requested = True
+            return original_loss(batch)
+
+        self.model.calculate_loss = counting
+        try:
+            original(self, phase)
+        finally:
+            del self.model.calculate_loss
+
+    monkeypatch.setattr(trainer_mod.Trainer, "_run_epoch", stop_midway)
+    with pytest.raises(trainer_mod.Interrupted):
+        train_run("sasrec", toy_dir, tmp_path / "cut", overrides=over, progress=False)
+    monkeypatch.setattr(trainer_mod.Trainer, "_run_epoch", original)
+    resumed = train_run("sasrec", None, tmp_path / "cut", resume=True, progress=False)
+    assert resumed["test"] == {**full["test"], "seconds": resumed["test"]["seconds"]}
+    a = torch.load(tmp_path / "full" / "best.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "cut" / "best.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_errors(toy_dir, tmp_path):
+    with pytest.raises(ConfigError, match="unknown key"):
+        train_run("sasrec", toy_dir, tmp_path / "r", overrides={"hiden_size": "8"}, progress=False)
+    with pytest.raises(ConfigError, match="unknown model"):
+        train_run("nope", toy_dir, tmp_path / "r", progress=False)
+    with pytest.raises(ConfigError, match="expected int"):
+        train_run("sasrec", toy_dir, tmp_path / "r", overrides={"epochs": "many"}, progress=False)
+    with pytest.raises(ConfigError, match="not a run folder"):
+        load_run(tmp_path / "missing")
+
+
+def test_checkpoint_item_count_mismatch(toy_dir, tmp_path):
+    from conftest import make_data
+
+    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "1", "batch_size": "8"}
+    train_run("sasrec", toy_dir, tmp_path / "run", overrides=over, progress=False)
+    other = make_data(n_items=25).save(tmp_path / "other")
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    cfg["data"] = str(other)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises((CheckpointError, RuntimeError)) as e:
+        load_run(tmp_path / "run")
+    assert "30" in str(e.value) or "size mismatch" in str(e.value)

@@ -1,0 +1,260 @@
+"""Laser end to end on tiny offline backbones (2-layer Llama, GPT-2, BERT) and a fake ID model."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from laserrec.data.dataset import ItemText
+from laserrec.errors import ConfigError
+from laserrec.llm.backbone import build_tiny_backbone
+from laserrec.models.base import Batch, CollaborativeEncoder
+from laserrec.models.laser.config import LaserConfig
+from laserrec.models.laser.inputs import PREFIX, SUFFIX
+from laserrec.models.laser.model import Laser
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster, and immune to the 2-thread OMP stalls of a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+N_ITEMS = 6
+ITEMS = [ItemText()] + [
+    ItemText(
+        title=f"widget model {i}" + " extra" * i, brand="Acme" if i % 2 else "", categories="Tools, Saws"
+    )
+    for i in range(1, N_ITEMS + 1)
+]
+HISTORY = torch.tensor([[0, 0, 0, 2], [3, 4, 5, 6], [0, 1, 2, 3]])  # rows of different prompt lengths
+TARGET = torch.tensor([1, 2, 6])
+
+
+class FakeCF(nn.Module, CollaborativeEncoder):
+    """An nn.Embedding standing in for a trained SASRec."""
+
+    def __init__(self, d: int = 8) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.emb = nn.Embedding(N_ITEMS + 1, d, padding_idx=0)
+        self.hidden_size = d
+
+    def sequence_states(self, history):
+        return self.emb(history)
+
+    def item_states(self, items):
+        return self.emb(items).unsqueeze(1)
+
+
+@pytest.fixture(scope="module", params=["llama", "gpt2", "bert"])
+def backbone(request):
+    return build_tiny_backbone(request.param)
+
+
+def make(backbone, seed: int = 0, **overrides) -> Laser:
+    values = dict(
+        llm="tiny",
+        dtype="fp32",
+        n_prefix=3,
+        n_experts=3,
+        top_k=2,
+        d_model=16,
+        n_heads=2,
+        max_history=4,
+        max_prompt_tokens=128,
+        eval_batch_size=4,
+        dropout=0.0,
+    )
+    torch.manual_seed(seed)
+    return Laser(LaserConfig(**{**values, **overrides}), N_ITEMS, ITEMS, backbone, FakeCF())
+
+
+def capture_backbone_call(model: Laser, history: torch.Tensor) -> dict:
+    """The kwargs and output of the backbone call made by encode_users."""
+    seen = {}
+
+    def hook(module, args, kwargs, output):
+        seen.update(kwargs, hidden=output.last_hidden_state)
+
+    handle = model.backbone.register_forward_hook(hook, with_kwargs=True)
+    seen["embedding"] = model.encode_users(history)
+    handle.remove()
+    return seen
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_prefix_suffix_placement_mask_and_read_position(backbone, side):
+    model = make(backbone, padding_side=side, prefix_source="learned", n_suffix=2).eval()
+    seen = capture_backbone_call(model, HISTORY)
+    embeds, mask, pos = seen["inputs_embeds"], seen["attention_mask"], seen["position_ids"]
+    lengths = [len(model.prompts.build(row)) + 3 + 2 for row in HISTORY.tolist()]
+    width = embeds.shape[1]
+    assert width == max(lengths)
+    for b, n in enumerate(lengths):
+        start = width - n if side == "left" else 0
+        assert mask[b].tolist() == [int(start <= t < start + n) for t in range(width)]
+        assert pos[b, start : start + n].tolist() == list(range(n))
+        assert torch.equal(embeds[b, start : start + 3], model.prefix_embeddings)
+        assert torch.equal(embeds[b, start + n - 2 : start + n], model.suffix)
+        read = seen["hidden"][b, start + n - 2 : start + n].mean(0)  # the two suffix outputs, averaged
+        assert torch.allclose(seen["embedding"][b], read)
+
+
+def test_left_and_right_padding_give_the_same_embeddings(backbone):
+    model = make(backbone).eval()
+    with torch.no_grad():
+        left = model.encode_users(HISTORY)
+        model.config.padding_side = "right"
+        right = model.encode_users(HISTORY)
+        alone = torch.cat([model.encode_users(HISTORY[b : b + 1]) for b in range(3)])
+    assert torch.allclose(left, right, atol=1e-5)
+    assert torch.allclose(left, alone, atol=1e-5)
+
+
+def test_iic_and_lb_loss_values_by_hand(backbone):
+    model = make(backbone, temperature=0.5, lb_weight=0.1)
+    h = torch.zeros(2, backbone.hidden_size)
+    h[0, 0], h[1, 1] = 3.0, 1.0  # normalised: e0 and e1
+    model.item_matrix.zero_()
+    for i, (x, y) in enumerate([(1, 0), (0, 1), (-1, 0), (0, -1), (1, 0), (0, 1)], start=1):
+        model.item_matrix[i, :2] = torch.tensor([x, y], dtype=torch.float)
+    model._has_matrix = True
+    model._encode_users = lambda history: (h, torch.tensor(0.4))
+    loss, logs = model.calculate_loss(Batch(torch.ones(2, 1, dtype=torch.long), torch.tensor([1, 3])))
+    # user 0 = e0: logits / 0.5 = [2, 0, -2, 0, 2, 0], target item 1; user 1 = e1: [0, 2, 0, -2, 0, 2], item 3
+    z = math.exp(2) * 2 + math.exp(-2) + 3
+    expected = ((math.log(z) - 2) + (math.log(z) - 0)) / 2
+    assert logs["iic"] == pytest.approx(expected, rel=1e-5)
+    assert loss.item() == pytest.approx(expected + 0.1 * 0.4, rel=1e-5)
+
+
+def test_frozen_weights_unchanged_and_trainable_weights_changed_after_a_step(backbone):
+    model = make(backbone).train()
+    frozen = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    cf_before = model.cf.emb.weight.clone()
+    trainable = {n: p.clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert any(n.startswith("mformer.") for n in trainable) and "suffix" in trainable
+    assert not any(n.startswith("backbone.") for n in trainable)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    loss, _ = model.calculate_loss(Batch(HISTORY, TARGET))
+    loss.backward()
+    opt.step()
+    assert not model.backbone.training  # parent .train() does not switch dropout on
+    assert all(torch.equal(frozen[k], v) for k, v in model.backbone.state_dict().items())
+    assert torch.equal(cf_before, model.cf.emb.weight)
+    for name in ("suffix", "mformer.queries", "mformer.router.weight", "mformer.out_proj.weight"):
+        assert not torch.equal(trainable[name], dict(model.named_parameters())[name]), name
+
+
+def _step(model: Laser) -> None:
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    loss, _ = model.calculate_loss(Batch(HISTORY, TARGET))
+    loss.backward()
+    opt.step()
+
+
+def test_phase_one_reencodes_items_each_epoch_and_phase_two_keeps_them(backbone):
+    model = make(backbone)
+    calls = []
+    original = model.refresh_item_matrix
+    model.refresh_item_matrix = lambda batch_size=None: (calls.append(1), original(batch_size))
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    first = model.item_matrix.clone()
+    _step(model)
+    model.on_epoch_start(1)
+    assert len(calls) == 2 and not torch.allclose(first, model.item_matrix)
+    model.set_phase(2)
+    fixed = model.item_matrix.clone()
+    _step(model)
+    model.on_epoch_start(2)
+    model.prepare_for_eval()
+    assert len(calls) == 2 and torch.equal(fixed, model.item_matrix)
+
+
+def test_prepare_for_eval_reencodes_only_when_weights_changed(backbone):
+    model = make(backbone)
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    before = model.item_matrix.clone()
+    model.prepare_for_eval()
+    assert torch.equal(before, model.item_matrix)
+    _step(model)
+    model.prepare_for_eval()
+    assert not torch.allclose(before, model.item_matrix)
+
+
+ABLATIONS = [
+    {"use_prefix": False},
+    {"pooling": "mean"},
+    {"pooling": "eos"},
+    {"prefix_source": "learned"},
+    {"single_expert": True},
+    {"use_lb_loss": False},
+    {"n_suffix": 3},
+    {"phase1": False},
+    {"phase2": False},
+    {"padding_side": "right"},
+]
+
+
+@pytest.mark.parametrize("switch", ABLATIONS, ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
+def test_every_ablation_trains_one_step(backbone, switch):
+    model = make(backbone, **switch)
+    model.set_phase(1 if model.config.phase1 else 2)
+    model.on_epoch_start(0)
+    loss, logs = model.calculate_loss(Batch(HISTORY, TARGET))
+    loss.backward()
+    assert math.isfinite(loss.item())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters() if p.requires_grad)
+    if switch.get("use_lb_loss") is False or switch.get("use_prefix") is False:
+        assert loss.item() == pytest.approx(logs["iic"])
+
+
+def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path):
+    model = make(backbone, seed=0)
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    _step(model)
+    model.eval().prepare_for_eval()
+    scores = model.full_sort_predict(Batch(HISTORY, TARGET))
+    state = model.trainable_state_dict()
+    assert "item_matrix" in state and not any(k.startswith("backbone") for k in state)
+    torch.save(state, tmp_path / "laser.pt")
+    fresh = make(backbone, seed=5).eval()
+    fresh.load_trainable_state_dict(torch.load(tmp_path / "laser.pt"))
+    fresh.prepare_for_eval()  # the loaded matrix is current: not re-encoded
+    again = fresh.full_sort_predict(Batch(HISTORY, TARGET))
+    assert torch.equal(scores, again)
+    assert scores.shape == (3, N_ITEMS + 1) and torch.isinf(scores[:, 0]).all()
+
+
+def test_missing_cf_and_wrong_item_text_count_are_config_errors(backbone):
+    cfg = LaserConfig(dtype="fp32", d_model=16, n_heads=2)
+    with pytest.raises(ConfigError, match="needs a trained ID model"):
+        Laser(cfg, N_ITEMS, ITEMS, backbone, None)
+    Laser(LaserConfig(dtype="fp32", prefix_source="learned"), N_ITEMS, ITEMS, backbone, None)
+    with pytest.raises(ConfigError, match="3 item texts for 6 items"):
+        Laser(cfg, N_ITEMS, ITEMS[:3], backbone, FakeCF())
+
+
+def test_prompt_budget_and_empty_title_errors_surface_at_construction(backbone):
+    with pytest.raises(ConfigError, match="max_prompt_tokens=16"):
+        make(backbone, max_prompt_tokens=16)
+    bad = list(ITEMS)
+    bad[4] = ItemText(title="", brand="Acme")
+    with pytest.raises(ConfigError, match="item 4"):
+        Laser(LaserConfig(dtype="fp32", d_model=16, n_heads=2), N_ITEMS, bad, backbone, FakeCF())
+
+
+def test_describe_parameters_reports_trainable_share(backbone):
+    text = make(backbone).describe_parameters()
+    assert text.startswith("trainable ") and "/ total " in text and text.endswith("%)")
+    assert PREFIX != SUFFIX
