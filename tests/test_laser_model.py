@@ -11,7 +11,6 @@ from laserrec.errors import ConfigError
 from laserrec.llm.backbone import build_tiny_backbone
 from laserrec.models.base import Batch, CollaborativeEncoder
 from laserrec.models.laser.config import LaserConfig
-from laserrec.models.laser.inputs import PREFIX, SUFFIX
 from laserrec.models.laser.model import Laser
 
 
@@ -67,7 +66,7 @@ def make(backbone, seed: int = 0, **overrides) -> Laser:
         n_heads=2,
         max_history=4,
         max_prompt_tokens=128,
-        eval_batch_size=4,
+        encode_batch_size=4,
         dropout=0.0,
     )
     torch.manual_seed(seed)
@@ -257,4 +256,3 @@ def test_prompt_budget_and_empty_title_errors_surface_at_construction(backbone):
 def test_describe_parameters_reports_trainable_share(backbone):
     text = make(backbone).describe_parameters()
     assert text.startswith("trainable ") and "/ total " in text and text.endswith("%)")
-    assert PREFIX != SUFFIX

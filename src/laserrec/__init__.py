@@ -1,3 +1,10 @@
 """laserrec: LLM-based sequential recommendation (Laser, SASRec, BERT4Rec, Lite-LLM4Rec, DARec)."""
 
+import os
+
+# With OpenMP's default active waiting, torch's threads spin against any other busy process on a small
+# machine and run several times slower; passive waiting costs nothing measurable when alone. It only
+# takes effect if set before torch starts its thread pool, hence here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ Errors a user can cause print one line naming the file or value and exit with st
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def train(
     from laserrec.config import parse_overrides
     from laserrec.training.runs import train_run
 
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of nested work (item encoding)
     overrides = parse_overrides(ctx.args)
     if cf is not None:
         overrides["cf_run"] = str(cf)

@@ -169,6 +169,8 @@ def load_backbone(name_or_path: str, dtype: str = "bf16") -> Backbone:
         return _load_smollm2(torch_dtype)
     if name_or_path == "minilm":
         return _load_minilm(torch_dtype)
+    if name_or_path in ("tiny-llama", "tiny-gpt2", "tiny-bert"):  # random 2-layer models, for tests and demos
+        return build_tiny_backbone(name_or_path.removeprefix("tiny-"), dtype)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

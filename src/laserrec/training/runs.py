@@ -93,8 +93,10 @@ def _fit_and_test(net: Recommender, data: PreparedData, train_cfg: TrainConfig, 
     results = {"model": run_config["model"], "best_epoch": state.best_epoch,
                "train_seconds": round(state.train_seconds, 1), "epochs_run": state.global_epoch,
                "wall_seconds_this_process": round(time.perf_counter() - start, 1)}
-    for name in ("valid", "test"):
-        results[name], _ = evaluate(net, split.eval_set(name), net.history_len, KS, train_cfg.eval_batch_size,
+    # validation on the same user sample training selected on; test always on every user
+    sets = {"valid": split.valid.sample(train_cfg.valid_users, train_cfg.seed), "test": split.test}
+    for name, eval_set in sets.items():
+        results[name], _ = evaluate(net, eval_set, net.history_len, KS, train_cfg.eval_batch_size,
                                     train_cfg.mask_seen, progress)
     results["skipped_users"] = split.skipped_users
     save_json(results, out / "metrics.json")

@@ -55,6 +55,7 @@ class Trainer:
         if len(self.samples) == 0:
             raise LaserrecError("no training samples: every user has fewer than 2 training interactions")
         self.schedule = model.phase_schedule(cfg.epochs)
+        self.valid = split.valid.sample(cfg.valid_users, cfg.seed)
         self.state = TrainState()
         self.optimizer = self._new_optimizer()
         self._stop_requested = False
@@ -161,7 +162,7 @@ class Trainer:
         row = {"epoch": st.global_epoch, "phase": phase, "loss": round(loss, 5),
                "train_seconds": round(st.train_seconds, 2)}
         if (st.epoch + 1) % self.cfg.eval_every == 0:
-            metrics, _ = evaluate(self.model, self.split.valid, self.model.history_len, batch_size=self.cfg.eval_batch_size,
+            metrics, _ = evaluate(self.model, self.valid, self.model.history_len, batch_size=self.cfg.eval_batch_size,
                                   mask_seen=self.cfg.mask_seen, progress=self.progress)
             score = metrics[self.cfg.valid_metric] if self.cfg.valid_metric in metrics else metrics["mrr"]
             row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})

@@ -17,6 +17,7 @@ from laserrec.config import check, field
 @dataclass
 class LaserConfig:
     llm: str = field("smollm2", "language model: smollm2 | minilm | local HF folder | cached hub name")
+    cf_run: str = field("", "run folder of the frozen, trained SASRec/BERT4Rec whose states feed M-Former")
     dtype: str = field("bf16", "dtype of the frozen LLM: bf16 | fp32 (trainable parts are always fp32)")
     padding_side: str = field("left", "where prompts of a batch are padded: left | right")
     max_history: int = field(5, "most recent history items written into a user prompt")
@@ -34,14 +35,9 @@ class LaserConfig:
     n_suffix: int = field(1, "suffix tokens; with several, the embedding is the mean of their outputs")
     temperature: float = field(0.05, "tau of the item-item contrastive loss")
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
-    lr: float = field(1e-3, "AdamW learning rate of the trainable parts")
-    weight_decay: float = field(0.01, "AdamW weight decay")
-    batch_size: int = field(8, "training prompts per step")
-    eval_batch_size: int = field(32, "prompts per batch when encoding items or evaluating users")
+    encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     phase1_epochs: int = field(3, "epochs of phase 1 (item matrix re-encoded at every epoch start)")
     phase2_epochs: int = field(2, "epochs of phase 2 (item matrix of the best phase-1 epoch kept fixed)")
-    patience: int = field(2, "epochs without validation improvement before a phase stops")
-    train_samples_per_epoch: int = field(4096, "training prompts drawn per epoch (0 = all history prefixes)")
     use_prefix: bool = field(True, "ablation: False = no prefix tokens at all")
     pooling: str = field(
         "suffix", "ablation: user/item embedding from suffix | mean (of prompt tokens) | eos"
@@ -75,8 +71,7 @@ class LaserConfig:
             "d_model",
             "n_heads",
             "n_suffix",
-            "batch_size",
-            "eval_batch_size",
+            "encode_batch_size",
         ):
             check(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         check(self.top_k <= self.n_experts, f"top_k={self.top_k} exceeds n_experts={self.n_experts}")
@@ -87,11 +82,7 @@ class LaserConfig:
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
         check(self.lb_weight >= 0, f"lb_weight must be >= 0, got {self.lb_weight}")
-        check(
-            self.lr > 0 and self.weight_decay >= 0,
-            f"lr must be > 0 and weight_decay >= 0 ({self.lr}, {self.weight_decay})",
-        )
-        for name in ("phase1_epochs", "phase2_epochs", "patience", "train_samples_per_epoch"):
+        for name in ("phase1_epochs", "phase2_epochs"):
             check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         check(self.phase1 or self.phase2, "phase1 and phase2 cannot both be off")
 
@@ -118,7 +109,7 @@ PRESETS: dict[str, dict] = {
         "d_model": 256,
         "n_heads": 4,
         "batch_size": 8,
-        "train_samples_per_epoch": 4096,
+        "samples_per_epoch": 4096,
     },
     "paper": {
         "max_history": 10,
@@ -131,7 +122,7 @@ PRESETS: dict[str, dict] = {
         "d_model": 768,
         "n_heads": 12,
         "batch_size": 16,
-        "train_samples_per_epoch": 0,
+        "samples_per_epoch": 0,
         "phase1_epochs": 10,
         "phase2_epochs": 10,
         "patience": 3,

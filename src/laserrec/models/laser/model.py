@@ -109,7 +109,9 @@ class Laser(Recommender):
         return format_parameters(*self.parameter_counts())
 
     # ------------------------------------------------------------------ encoding
-    def _prefix(self, c: torch.Tensor | None, mask: torch.Tensor | None, b: int):
+    def _prefix(
+        self, c: torch.Tensor | None, mask: torch.Tensor | None, b: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Output: prefix (B, L, H) fp32 or None, load-balancing loss (scalar)."""
         zero = torch.zeros(())
         if self.mformer is not None:
@@ -164,7 +166,7 @@ class Laser(Recommender):
     # ------------------------------------------------------------------ item matrix and phases
     def refresh_item_matrix(self, batch_size: int | None = None) -> None:
         """Re-encode every item (no grad, eval mode), shortest prompts first to cut padding."""
-        batch_size = batch_size or self.config.eval_batch_size
+        batch_size = batch_size or self.config.encode_batch_size
         order = sorted(range(1, self.n_items + 1), key=lambda i: len(self.prompts.item_line_ids[i]))
         was_training = self.training
         self.eval()
@@ -178,6 +180,17 @@ class Laser(Recommender):
                 bar.update(len(ids))
         self.train(was_training)
         self._has_matrix, self._dirty = True, False
+
+    @property
+    def history_len(self) -> int:
+        """The prompt shows max_history items; the frozen ID model reads as many as it was trained on."""
+        cf_len = getattr(getattr(self.cf, "config", None), "max_len", 0)
+        return max(self.config.max_history, cf_len)
+
+    def phase_schedule(self, epochs: int) -> list[tuple[int, int]]:  # noqa: ARG002 - phases set their own
+        """Phase 1 (items re-encoded every epoch) then phase 2 (item matrix of the best epoch fixed)."""
+        c = self.config
+        return [(p, n) for p, n, on in ((1, c.phase1_epochs, c.phase1), (2, c.phase2_epochs, c.phase2)) if on]
 
     def set_phase(self, phase: int) -> None:
         """1: items re-encoded at every epoch start; 2: the matrix stays (encoded once if it never was)."""
@@ -238,5 +251,6 @@ class Laser(Recommender):
                         f"expects {tuple(expected[name].shape)}"
                     )
                 (self.item_matrix if name == "item_matrix" else params[name]).copy_(value)
+        self._has_matrix, self._dirty = True, False  # the saved matrix matches the saved weights
         self._has_matrix = bool(self.item_matrix[1:].abs().sum() > 0)
         self._dirty = not self._has_matrix

@@ -92,9 +92,7 @@ class PromptBuilder:
             if not item.title.strip():
                 raise ConfigError(f"item {i} has no title; Laser's prompt needs a title for every item")
         titles = tokenizer([" " + t.title.strip() for t in items[1:]], add_special_tokens=False)["input_ids"]
-        attrs = tokenizer([attribute_text(t) or " " for t in items[1:]], add_special_tokens=False)[
-            "input_ids"
-        ]
+        attrs = tokenizer([attribute_text(t) for t in items[1:]], add_special_tokens=False)["input_ids"]
         return [[]] + [t[:max_title_tokens] + a for t, a in zip(titles, attrs, strict=True)]
 
     def _fixed_length(self) -> int:
