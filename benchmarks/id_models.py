@@ -65,7 +65,9 @@ def measure(model_name: str, data_dir: str, epochs: int, batch_size: int) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", default="benchmarks/results/id_models.json")
     parser.add_argument("--models", default="sasrec,bert4rec")
@@ -78,18 +80,37 @@ def main() -> None:
         return
     rows = []
     for name in args.models.split(","):
-        cmd = [sys.executable, __file__, "--data", args.data, "--child", name, "--epochs", str(args.epochs),
-               "--batch-size", str(args.batch_size)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--data",
+            args.data,
+            "--child",
+            name,
+            "--epochs",
+            str(args.epochs),
+            "--batch-size",
+            str(args.batch_size),
+        ]
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
-    result = {"machine": {"cpu_count": torch.get_num_threads(), "platform": platform.platform(),
-                          "torch": torch.__version__}, "data": args.data, "rows": rows}
+    result = {
+        "machine": {
+            "cpu_count": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+        },
+        "data": args.data,
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print("| model | s/epoch | user CPU s | system CPU s | s/full eval | peak RSS GB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['epoch_seconds_median']:.2f} | {r['epoch_user_cpu_seconds']:.2f} | "
-              f"{r['epoch_system_cpu_seconds']:.2f} | {r['full_eval_seconds_median']:.2f} | {r['peak_rss_gb']:.2f} |")
+        print(
+            f"| {r['model']} | {r['epoch_seconds_median']:.2f} | {r['epoch_user_cpu_seconds']:.2f} | "
+            f"{r['epoch_system_cpu_seconds']:.2f} | {r['full_eval_seconds_median']:.2f} | {r['peak_rss_gb']:.2f} |"
+        )
     print(f"written to {args.out}")
 
 

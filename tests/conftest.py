@@ -22,10 +22,13 @@ def make_data(n_users: int = 40, n_items: int = 30, seed: int = 0, min_len: int 
         start, step = rng.integers(1, n_items + 1), rng.integers(1, 3)
         n = rng.integers(min_len, max_len + 1)
         seqs.append(np.array([(start - 1 + step * k) % n_items + 1 for k in range(n)], dtype=np.int64))
-    items = [ItemText()] + [ItemText(title=f"item {i}", brand=f"brand {i % 3}", categories=f"A,cat {i % 4}")
-                            for i in range(1, n_items + 1)]
-    return PreparedData(seqs, items, [f"u{u}" for u in range(n_users)], [f"i{i}" for i in range(1, n_items + 1)],
-                        name="toy")
+    items = [ItemText()] + [
+        ItemText(title=f"item {i}", brand=f"brand {i % 3}", categories=f"A,cat {i % 4}")
+        for i in range(1, n_items + 1)
+    ]
+    return PreparedData(
+        seqs, items, [f"u{u}" for u in range(n_users)], [f"i{i}" for i in range(1, n_items + 1)], name="toy"
+    )
 
 
 @pytest.fixture

@@ -31,8 +31,20 @@ def test_prepare_train_evaluate_end_to_end(tmp_path):
     code, out = run("prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "data"))
     assert code == 0, out
     assert "6 users" in out and "7 items" in out
-    code, out = run("train", "--model", "sasrec", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
-                    "-q", "--epochs=2", "--hidden_size=8", "--inner_size=16", "--batch_size=4")
+    code, out = run(
+        "train",
+        "--model",
+        "sasrec",
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "run"),
+        "-q",
+        "--epochs=2",
+        "--hidden_size=8",
+        "--inner_size=16",
+        "--batch_size=4",
+    )
     assert code == 0, out
     assert "Recall@10" in out
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())

@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import laserrec.models.darec.registry  # noqa: F401 - registers "darec"
 from conftest import make_data
 from laserrec.errors import ConfigError
 from laserrec.llm.backbone import build_tiny_backbone

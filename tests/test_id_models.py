@@ -82,8 +82,15 @@ def _train_loss(net, split):
 
 @pytest.mark.parametrize("model,factor", [("sasrec", 0.9), ("bert4rec", 0.97)])  # cloze learns slower
 def test_training_lowers_loss_and_reload_gives_same_scores(model, factor, toy_dir, tmp_path):
-    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "8", "batch_size": "8", "lr": "0.01",
-            "dropout": "0.1", "attn_dropout": "0.1", "patience": "20"}
+    over = {
+        **{k: str(v) for k, v in SMALL.items()},
+        "epochs": "8",
+        "batch_size": "8",
+        "lr": "0.01",
+        "dropout": "0.1",
+        "attn_dropout": "0.1",
+        "patience": "20",
+    }
     res = train_run(model, toy_dir, tmp_path / "run", overrides=over, progress=False)
     assert res["test"]["users"] == 40
     net, data, cfg, _ = load_run(tmp_path / "run")
@@ -98,7 +105,12 @@ def test_training_lowers_loss_and_reload_gives_same_scores(model, factor, toy_di
 def test_resume_after_interruption_gives_uninterrupted_result(toy_dir, tmp_path, monkeypatch):
     from laserrec.training import trainer as trainer_mod
 
-    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "4", "batch_size": "8", "save_every_steps": "3"}
+    over = {
+        **{k: str(v) for k, v in SMALL.items()},
+        "epochs": "4",
+        "batch_size": "8",
+        "save_every_steps": "3",
+    }
     full = train_run("sasrec", toy_dir, tmp_path / "full", overrides=over, progress=False)
 
     calls = {"n": 0}

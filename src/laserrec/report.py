@@ -9,12 +9,14 @@ def metrics_table(rows: list[dict], split: str = "test") -> str:
         f"| model | {split} Recall@10 | NDCG@10 | MRR | users | history masked | train time |",
         "|---|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for r in rows:
         m = r.get(split, {})
+        seconds = r.get("wall_seconds", r.get("train_seconds"))
         lines.append(
-            f"| {r.get('label', r['model'])} | {m.get('recall@10', float('nan')):.4f} | "
-            f"{m.get('ndcg@10', float('nan')):.4f} | {m.get('mrr', float('nan')):.4f} | {m.get('users', '-')} | "
-            f"{'yes' if m.get('mask_seen') else 'no'} | {_duration(r.get('wall_seconds', r.get('train_seconds')))} |"
+            f"| {r.get('label', r['model'])} | {m.get('recall@10', nan):.4f} | {m.get('ndcg@10', nan):.4f} | "
+            f"{m.get('mrr', nan):.4f} | {m.get('users', '-')} | {'yes' if m.get('mask_seen') else 'no'} | "
+            f"{_duration(seconds)} |"
         )
     return "\n".join(lines)
 

@@ -50,8 +50,11 @@ def _load_llm_models() -> None:
     """The LLM models import transformers; register them only when first asked for."""
     import importlib
 
-    for module in ("laserrec.models.laser.registry", "laserrec.models.lite_llm4rec.registry",
-                   "laserrec.models.darec.registry"):
+    for module in (
+        "laserrec.models.laser.registry",
+        "laserrec.models.lite_llm4rec.registry",
+        "laserrec.models.darec.registry",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:

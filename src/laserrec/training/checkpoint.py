@@ -33,7 +33,10 @@ def load_checkpoint(path: str | Path, config: dict | None = None, n_items: int |
     if n_items is not None and ckpt.get("n_items") != n_items:
         raise CheckpointError(f"{p}: made for {ckpt.get('n_items')} items, but the dataset has {n_items}")
     if config is not None and ckpt.get("model_config") != config:
-        changed = sorted(k for k in set(config) | set(ckpt.get("model_config", {}))
-                         if config.get(k) != ckpt.get("model_config", {}).get(k))
+        changed = sorted(
+            k
+            for k in set(config) | set(ckpt.get("model_config", {}))
+            if config.get(k) != ckpt.get("model_config", {}).get(k)
+        )
         raise CheckpointError(f"{p}: model config differs from the run's in {changed}")
     return ckpt

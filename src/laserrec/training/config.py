@@ -17,7 +17,9 @@ class TrainConfig:
     patience: int = field(10, "stop after this many epochs without a better validation score")
     valid_metric: str = field("ndcg@10", "validation metric for early stopping and the best checkpoint")
     eval_batch_size: int = field(1024, "users per full-ranking batch")
-    valid_users: int = field(0, "validate on a fixed random sample of this many users (0 = all); test uses all")
+    valid_users: int = field(
+        0, "validate on a fixed random sample of this many users (0 = all); test uses all"
+    )
     eval_every: int = field(1, "validate every this many epochs")
     samples_per_epoch: int = field(0, "train on a random sample of this many samples per epoch (0 = all)")
     mask_seen: bool = field(False, "exclude items already in the history from the ranking (default: no)")

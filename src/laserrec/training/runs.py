@@ -28,21 +28,30 @@ from laserrec.training.trainer import Trainer, load_best
 KS = (5, 10, 20)
 
 
-def resolve_configs(model: str, file_values: dict, overrides: dict, preset: str | None) -> tuple[Any, TrainConfig]:
+def resolve_configs(
+    model: str, file_values: dict, overrides: dict, preset: str | None
+) -> tuple[Any, TrainConfig]:
     """Route every key to the model config or the train config; unknown keys are an error."""
     spec = get_spec(model)
     model_keys = {f.name for f in dataclasses.fields(spec.config_cls)}
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     if preset is not None and preset not in spec.presets:
-        raise ConfigError(f"unknown preset {preset!r} for {model}; choose one of {sorted(spec.presets) or 'none'}")
+        raise ConfigError(
+            f"unknown preset {preset!r} for {model}; choose one of {sorted(spec.presets) or 'none'}"
+        )
     preset_values = spec.presets.get(preset, {}) if preset else {}
     layers: dict[str, list] = {"model": [], "train": [("defaults", spec.train_defaults)]}
-    for source, values in (("preset " + str(preset), preset_values), ("config file", file_values),
-                           ("command line", overrides)):
+    for source, values in (
+        ("preset " + str(preset), preset_values),
+        ("config file", file_values),
+        ("command line", overrides),
+    ):
         unknown = sorted(set(values) - model_keys - train_keys)
         if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {unknown} for {model}; model keys: {sorted(model_keys)}, "
-                              f"training keys: {sorted(train_keys)}")
+            raise ConfigError(
+                f"{source}: unknown key(s) {unknown} for {model}; model keys: {sorted(model_keys)}, "
+                f"training keys: {sorted(train_keys)}"
+            )
         layers["model"].append((source, {k: v for k, v in values.items() if k in model_keys}))
         layers["train"].append((source, {k: v for k, v in values.items() if k in train_keys}))
     return build_config(spec.config_cls, *layers["model"]), build_config(TrainConfig, *layers["train"])
@@ -53,21 +62,34 @@ def build_model(model: str, model_config: Any, data: PreparedData, seed: int) ->
     return get_spec(model).build(model_config, data)
 
 
-def train_run(model: str, data_dir: str | Path, out: str | Path, config_file: str | None = None,
-              overrides: dict | None = None, preset: str | None = None, resume: bool = False,
-              progress: bool = True) -> dict:
+def train_run(
+    model: str,
+    data_dir: str | Path,
+    out: str | Path,
+    config_file: str | None = None,
+    overrides: dict | None = None,
+    preset: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
     out = Path(out)
     if resume:
         return _resume_run(out, progress)
     if (out / "config.json").exists():
         raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
     data = PreparedData.load(data_dir)
-    model_cfg, train_cfg = resolve_configs(model, load_file(config_file) if config_file else {}, overrides or {},
-                                           preset)
+    model_cfg, train_cfg = resolve_configs(
+        model, load_file(config_file) if config_file else {}, overrides or {}, preset
+    )
     out.mkdir(parents=True, exist_ok=True)
-    run_config = {"model": model, "data": str(Path(data_dir).resolve()), "preset": preset,
-                  "model_config": dataclasses.asdict(model_cfg), "train": dataclasses.asdict(train_cfg),
-                  "version": __version__}
+    run_config = {
+        "model": model,
+        "data": str(Path(data_dir).resolve()),
+        "preset": preset,
+        "model_config": dataclasses.asdict(model_cfg),
+        "train": dataclasses.asdict(train_cfg),
+        "version": __version__,
+    }
     _set_threads(train_cfg)
     net = build_model(model, model_cfg, data, train_cfg.seed)
     save_json(run_config, out / "config.json")
@@ -79,32 +101,51 @@ def _resume_run(out: Path, progress: bool) -> dict:
     return _fit_and_test(net, data, train_cfg, out, run_config, resume=True, progress=progress)
 
 
-def _fit_and_test(net: Recommender, data: PreparedData, train_cfg: TrainConfig, out: Path, run_config: dict,
-                  resume: bool, progress: bool) -> dict:
+def _fit_and_test(
+    net: Recommender,
+    data: PreparedData,
+    train_cfg: TrainConfig,
+    out: Path,
+    run_config: dict,
+    resume: bool,
+    progress: bool,
+) -> dict:
     split = leave_one_out(data)
     trainable, total = net.parameter_counts()
-    print(f"{run_config['model']}: trainable {trainable:,} / total {total:,} parameters "
-          f"({100 * trainable / max(1, total):.2f}%); {data.n_users:,} users, {data.n_items:,} items; "
-          f"{split.skipped_users} users too short to evaluate")
+    print(
+        f"{run_config['model']}: trainable {trainable:,} / total {total:,} parameters "
+        f"({100 * trainable / max(1, total):.2f}%); {data.n_users:,} users, {data.n_items:,} items; "
+        f"{split.skipped_users} users too short to evaluate"
+    )
     start = time.perf_counter()
     trainer = Trainer(net, split, train_cfg, out, run_config, progress=progress)
     state = trainer.fit(resume=resume)
     load_best(net, out, run_config["model_config"], data.n_items)
-    results = {"model": run_config["model"], "best_epoch": state.best_epoch,
-               "train_seconds": round(state.train_seconds, 1), "epochs_run": state.global_epoch,
-               "wall_seconds_this_process": round(time.perf_counter() - start, 1)}
+    results = {
+        "model": run_config["model"],
+        "best_epoch": state.best_epoch,
+        "train_seconds": round(state.train_seconds, 1),
+        "epochs_run": state.global_epoch,
+        "wall_seconds_this_process": round(time.perf_counter() - start, 1),
+    }
     # validation on the same user sample training selected on; test always on every user
     sets = {"valid": split.valid.sample(train_cfg.valid_users, train_cfg.seed), "test": split.test}
     for name, eval_set in sets.items():
-        results[name], _ = evaluate(net, eval_set, net.history_len, KS, train_cfg.eval_batch_size,
-                                    train_cfg.mask_seen, progress)
+        results[name], _ = evaluate(
+            net, eval_set, net.history_len, KS, train_cfg.eval_batch_size, train_cfg.mask_seen, progress
+        )
     results["skipped_users"] = split.skipped_users
+    if isinstance(getattr(net, "item_matrix", None), torch.Tensor):  # LLM models: the encoded catalog
+        from safetensors.torch import save_file
+
+        save_file({"item_embeddings": net.item_matrix.contiguous()}, out / "item_embeddings.safetensors")
     save_json(results, out / "metrics.json")
     return results
 
 
-def load_run(run_dir: str | Path, checkpoint: str | None = "best.pt") -> tuple[Recommender, PreparedData,
-                                                                              TrainConfig, dict]:
+def load_run(
+    run_dir: str | Path, checkpoint: str | None = "best.pt"
+) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
     """Rebuild a run's model from its config.json (and load ``checkpoint`` unless None)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
@@ -121,13 +162,15 @@ def load_run(run_dir: str | Path, checkpoint: str | None = "best.pt") -> tuple[R
     return net, data, train_cfg, run_config
 
 
-def evaluate_run(run_dir: str | Path, split_name: str = "test", mask_seen: bool | None = None,
-                 progress: bool = True) -> dict:
+def evaluate_run(
+    run_dir: str | Path, split_name: str = "test", mask_seen: bool | None = None, progress: bool = True
+) -> dict:
     net, data, train_cfg, run_config = load_run(run_dir)
     split = leave_one_out(data)
     mask = train_cfg.mask_seen if mask_seen is None else mask_seen
-    metrics, _ = evaluate(net, split.eval_set(split_name), net.history_len, KS, train_cfg.eval_batch_size, mask,
-                          progress)
+    metrics, _ = evaluate(
+        net, split.eval_set(split_name), net.history_len, KS, train_cfg.eval_batch_size, mask, progress
+    )
     metrics.update(model=run_config["model"], split=split_name)
     suffix = "_masked" if mask else ""
     save_json(metrics, Path(run_dir) / f"eval_{split_name}{suffix}.json")

@@ -33,7 +33,9 @@ class SampleSet:
         if mode not in ("sequence", "prefix"):
             raise ValueError(f"unknown train mode {mode!r}")
         self.mode, self.max_len, self.seed, self.per_epoch = mode, max_len, seed, per_epoch
-        self.samples = sequence_windows(train, max_len) if mode == "sequence" else prefix_pairs(train, max_len)
+        self.samples = (
+            sequence_windows(train, max_len) if mode == "sequence" else prefix_pairs(train, max_len)
+        )
 
     def __len__(self) -> int:
         n = len(self.samples)

@@ -47,11 +47,20 @@ class TrainState:
 
 
 class Trainer:
-    def __init__(self, model: Recommender, split: Split, cfg: TrainConfig, run_dir: Path, run_config: dict,
-                 progress: bool = True):
+    def __init__(
+        self,
+        model: Recommender,
+        split: Split,
+        cfg: TrainConfig,
+        run_dir: Path,
+        run_config: dict,
+        progress: bool = True,
+    ):
         self.model, self.split, self.cfg, self.run_dir = model, split, cfg, Path(run_dir)
         self.run_config, self.progress = run_config, progress
-        self.samples = SampleSet(split.train, model.train_mode, model.history_len, cfg.seed, cfg.samples_per_epoch)
+        self.samples = SampleSet(
+            split.train, model.train_mode, model.history_len, cfg.seed, cfg.samples_per_epoch
+        )
         if len(self.samples) == 0:
             raise LaserrecError("no training samples: every user has fewer than 2 training interactions")
         self.schedule = model.phase_schedule(cfg.epochs)
@@ -85,8 +94,10 @@ class Trainer:
         self.model.set_phase(self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
-        tqdm.write(f"resumed from {self.run_dir / 'last.pt'}: phase {self.state.phase_idx + 1}, "
-                   f"epoch {self.state.global_epoch}, step {self.state.step}")
+        tqdm.write(
+            f"resumed from {self.run_dir / 'last.pt'}: phase {self.state.phase_idx + 1}, "
+            f"epoch {self.state.global_epoch}, step {self.state.step}"
+        )
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         if self._stop_requested:  # second Ctrl-C: stop at once
@@ -112,7 +123,9 @@ class Trainer:
         phase, max_epochs = self.schedule[st.phase_idx]
         if st.phase_idx > 0 and st.epoch == 0 and st.step == 0 and (self.run_dir / "best.pt").exists():
             # a later phase starts from the best epoch of the previous one, with a fresh optimizer
-            self.model.load_trainable_state_dict(torch.load(self.run_dir / "best.pt", weights_only=False)["model"])
+            self.model.load_trainable_state_dict(
+                torch.load(self.run_dir / "best.pt", weights_only=False)["model"]
+            )
             self.optimizer = self._new_optimizer()
             st.bad_epochs = 0
         self.model.set_phase(phase)
@@ -128,8 +141,14 @@ class Trainer:
             st.loss_sum = 0.0
             self.model.on_epoch_start(st.global_epoch)
         n_batches = self.samples.n_batches(cfg.batch_size)
-        bar = tqdm(total=n_batches, initial=st.step, desc=self._label(phase), leave=False,
-                   disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=n_batches,
+            initial=st.step,
+            desc=self._label(phase),
+            leave=False,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
         start = time.perf_counter()
         for step, batch in self.samples.batches(st.global_epoch, cfg.batch_size, start=st.step):
             loss, logs = self.model.calculate_loss(batch)
@@ -141,15 +160,19 @@ class Trainer:
             st.loss_sum += loss.item()
             st.step, st.global_step = step + 1, st.global_step + 1
             bar.update(1)
-            bar.set_postfix(loss=f"{st.loss_sum / (step + 1):.4f}", **{k: f"{v:.3f}" for k, v in logs.items()})
+            bar.set_postfix(
+                loss=f"{st.loss_sum / (step + 1):.4f}", **{k: f"{v:.3f}" for k, v in logs.items()}
+            )
             if self._stop_requested or (cfg.save_every_steps and st.step % cfg.save_every_steps == 0):
                 st.train_seconds += time.perf_counter() - start
                 start = time.perf_counter()
                 self._save_last()
                 if self._stop_requested:
                     bar.close()
-                    raise Interrupted(f"interrupted at epoch {st.global_epoch} step {st.step}; checkpoint saved "
-                                      f"in {self.run_dir / 'last.pt'} — continue with --resume")
+                    raise Interrupted(
+                        f"interrupted at epoch {st.global_epoch} step {st.step}; checkpoint saved "
+                        f"in {self.run_dir / 'last.pt'} — continue with --resume"
+                    )
         bar.close()
         st.train_seconds += time.perf_counter() - start
         self._end_epoch(phase, st.loss_sum / max(1, n_batches))
@@ -159,11 +182,21 @@ class Trainer:
 
     def _end_epoch(self, phase: int, loss: float) -> None:
         st = self.state
-        row = {"epoch": st.global_epoch, "phase": phase, "loss": round(loss, 5),
-               "train_seconds": round(st.train_seconds, 2)}
+        row = {
+            "epoch": st.global_epoch,
+            "phase": phase,
+            "loss": round(loss, 5),
+            "train_seconds": round(st.train_seconds, 2),
+        }
         if (st.epoch + 1) % self.cfg.eval_every == 0:
-            metrics, _ = evaluate(self.model, self.valid, self.model.history_len, batch_size=self.cfg.eval_batch_size,
-                                  mask_seen=self.cfg.mask_seen, progress=self.progress)
+            metrics, _ = evaluate(
+                self.model,
+                self.valid,
+                self.model.history_len,
+                batch_size=self.cfg.eval_batch_size,
+                mask_seen=self.cfg.mask_seen,
+                progress=self.progress,
+            )
             score = metrics[self.cfg.valid_metric] if self.cfg.valid_metric in metrics else metrics["mrr"]
             row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
             if score > st.best_score:
@@ -190,8 +223,9 @@ def load_best(model: Recommender, run_dir: Path, model_config: dict, n_items: in
     """Load the best checkpoint of a run into ``model``; returns the checkpoint dict."""
     path = Path(run_dir) / "best.pt"
     if not path.exists():
-        raise CheckpointError(f"{run_dir} has no best.pt — was the run trained (laserrec train) to its first "
-                              f"validation?")
+        raise CheckpointError(
+            f"{run_dir} has no best.pt — was the run trained (laserrec train) to its first validation?"
+        )
     ckpt = load_checkpoint(path, model_config, n_items)
     model.load_trainable_state_dict(ckpt["model"])
     return ckpt

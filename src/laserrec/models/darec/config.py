@@ -106,6 +106,7 @@ TRAIN_DEFAULTS = {
     "eval_batch_size": 32,
     "samples_per_epoch": 2048,
     "grad_clip": 1.0,
+    "valid_users": 1000,
 }
 
 PRESETS: dict[str, dict] = {

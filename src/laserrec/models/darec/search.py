@@ -16,6 +16,7 @@ import numpy as np
 from laserrec.config import save_json
 from laserrec.data.dataset import PreparedData
 from laserrec.errors import ConfigError
+from laserrec.llm.backbone import load_backbone
 from laserrec.models.darec.adapters import decoder_layers
 from laserrec.models.darec.config import ADAPTER_TYPES
 
@@ -41,9 +42,7 @@ def sample_users(data_dir: str | Path, out: Path, n_users: int, seed: int) -> Pa
 
 def count_layers(llm: str) -> int:
     """Decoder layers of the LLM (loads it once; the packaged SmolLM2 loads in ~2 s from its cache)."""
-    from laserrec.models.lite_llm4rec.registry import load_llm
-
-    return len(decoder_layers(load_llm(llm, "bf16").model))
+    return len(decoder_layers(load_backbone(llm, "bf16").model))
 
 
 def search_adapter_layout(

@@ -15,8 +15,16 @@ from laserrec.models.laser.model import Laser
 from laserrec.models.registry import ModelSpec, register
 
 # Training settings that suit a frozen LLM on a CPU (each can be overridden like any other key).
-LASER_TRAIN = {"batch_size": 8, "lr": 1e-3, "weight_decay": 0.01, "patience": 2, "samples_per_epoch": 4096,
-               "eval_batch_size": 32, "grad_clip": 1.0, "valid_users": 1000}
+LASER_TRAIN = {
+    "batch_size": 8,
+    "lr": 1e-3,
+    "weight_decay": 0.01,
+    "patience": 2,
+    "samples_per_epoch": 4096,
+    "eval_batch_size": 32,
+    "grad_clip": 1.0,
+    "valid_users": 1000,
+}
 
 
 @functools.lru_cache(maxsize=2)
@@ -31,15 +39,19 @@ def load_cf(run_dir: str, data: PreparedData) -> CollaborativeEncoder:
 
     path = Path(run_dir)
     if not run_dir or not (path / "config.json").is_file():
-        raise ConfigError(f"cf_run {run_dir!r} is not a run folder; train SASRec or BERT4Rec first "
-                          f"(laserrec train --model sasrec ...) and pass its folder with --cf")
+        raise ConfigError(
+            f"cf_run {run_dir!r} is not a run folder; train SASRec or BERT4Rec first "
+            f"(laserrec train --model sasrec ...) and pass its folder with --cf"
+        )
     cf_model = json.loads((path / "config.json").read_text())["model"]
     if cf_model not in ("sasrec", "bert4rec"):
         raise ConfigError(f"cf_run {run_dir}: a {cf_model} run; M-Former needs a sasrec or bert4rec run")
     net, cf_data, _, _ = load_run(path)
     if cf_data.n_items != data.n_items or cf_data.item_ids != data.item_ids:
-        raise ConfigError(f"cf_run {run_dir} was trained on another dataset ({cf_data.n_items} items, this one has "
-                          f"{data.n_items}, or the item ids differ)")
+        raise ConfigError(
+            f"cf_run {run_dir} was trained on another dataset ({cf_data.n_items} items, this one has "
+            f"{data.n_items}, or the item ids differ)"
+        )
     return net
 
 
