@@ -109,7 +109,8 @@ def main() -> None:
     for r in rows:
         print(
             f"| {r['model']} | {r['epoch_seconds_median']:.2f} | {r['epoch_user_cpu_seconds']:.2f} | "
-            f"{r['epoch_system_cpu_seconds']:.2f} | {r['full_eval_seconds_median']:.2f} | {r['peak_rss_gb']:.2f} |"
+            f"{r['epoch_system_cpu_seconds']:.2f} | {r['full_eval_seconds_median']:.2f} | "
+            f"{r['peak_rss_gb']:.2f} |"
         )
     print(f"written to {args.out}")
 

@@ -141,6 +141,31 @@ def compare_cmd(
     typer.echo(compare(data, out, names, QUICKSTART["settings"], QUICKSTART["presets"], progress=not quiet))
 
 
+@app.command("search-adapters", context_settings=EXTRA)
+def search_adapters(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", "-d", help="prepared dataset folder"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the trial runs and search.json"),
+    trials: int = typer.Option(8, help="Bayesian-optimisation budget: number of short training trials"),
+    sample_users: int = typer.Option(1000, help="users each trial trains and validates on (0 = all)"),
+    cf: Path = typer.Option(None, "--cf", help="run folder of a trained SASRec for collaborative injection"),
+    llm: str = typer.Option(None, "--llm", help="language model (default: smollm2)"),
+) -> None:
+    """DARec: search the serial/parallel adapter choice of every layer (Optuna TPE on validation NDCG),
+    then print the layout to pass to `laserrec train --model darec --adapter_layout=...`."""
+    from laserrec.config import parse_overrides
+    from laserrec.models.darec.search import search_adapter_layout
+
+    overrides = parse_overrides(ctx.args)
+    if cf is not None:
+        overrides["cf_run"] = str(cf)
+    if llm is not None:
+        overrides["llm"] = llm
+    layout = search_adapter_layout(data, out, trials, overrides, sample_size=sample_users)
+    typer.echo(f"best layout ({len(layout)} layers): {','.join(layout)}")
+    typer.echo(f"train with: laserrec train --model darec --adapter_layout={','.join(layout)} ...")
+
+
 @app.command("config")
 def show_config(model: str = typer.Argument(..., help="model name")) -> None:
     """List every setting of MODEL and of the trainer, with defaults and help."""

@@ -66,8 +66,19 @@ def run_or_reuse(
         model, data_dir, out, overrides=overrides, preset=preset, resume=resume, progress=progress
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    result["inference"] = measure_inference(out)
     save_json(result, out / "metrics.json")
     return result
+
+
+def measure_inference(run_dir: Path) -> dict:
+    """Users scored and items encoded per second by the trained model (see inference/speed.py)."""
+    from laserrec.data.dataset import leave_one_out
+    from laserrec.inference.speed import inference_speed
+    from laserrec.training.runs import load_run
+
+    net, data, _, _ = load_run(run_dir)
+    return inference_speed(net, leave_one_out(data).test)
 
 
 def compare(

@@ -167,6 +167,11 @@ class Trainer:
                 st.train_seconds += time.perf_counter() - start
                 start = time.perf_counter()
                 self._save_last()
+                if not self.progress:  # no bar: leave a trace in the log at every checkpoint
+                    tqdm.write(
+                        f"epoch {st.global_epoch} step {st.step}/{n_batches} loss "
+                        f"{st.loss_sum / (step + 1):.4f} ({st.train_seconds:.0f}s)"
+                    )
                 if self._stop_requested:
                     bar.close()
                     raise Interrupted(

@@ -1,0 +1,28 @@
+import json
+
+from laserrec.pipeline import compare
+
+TINY_ID = {"hidden_size": 16, "inner_size": 32, "max_len": 8, "epochs": 2, "batch_size": 8}
+
+
+def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(toy_dir, tmp_path):
+    settings = {
+        "sasrec": TINY_ID,
+        "laser": {"llm": "tiny-llama", "dtype": "fp32", "cf_run": "{out}/sasrec", "phase1_epochs": 1,
+                  "phase2_epochs": 1, "samples_per_epoch": 16, "max_history": 3, "d_model": 32, "n_heads": 2},
+    }
+    table = compare(toy_dir, tmp_path / "cmp", ["sasrec", "laser"], settings, {"laser": "cpu"}, progress=False)
+    lines = table.splitlines()
+    assert lines[0].startswith("| model |") and len(lines) == 4
+    assert lines[2].startswith("| sasrec |") and lines[3].startswith("| laser |")
+    rows = json.loads((tmp_path / "cmp" / "results.json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["sasrec", "laser"]
+    assert all(r["test"]["users"] == 40 and r["inference"]["users_per_second"] > 0 for r in rows)
+    assert rows[1]["inference"]["items_per_second"] > 0 and rows[0]["inference"]["items_per_second"] is None
+    laser_cfg = json.loads((tmp_path / "cmp" / "laser" / "config.json").read_text())
+    assert laser_cfg["model_config"]["cf_run"] == str(tmp_path / "cmp" / "sasrec")
+    assert (tmp_path / "cmp" / "laser" / "item_embeddings.safetensors").exists()
+    stamp = (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns
+    again = compare(toy_dir, tmp_path / "cmp", ["sasrec"], settings, progress=False)
+    assert (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns == stamp  # reused, not retrained
+    assert again.splitlines()[2] == lines[2]
