@@ -46,4 +46,13 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny tensors: one thread is faster, and immune to thread stalls on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 sys.path.insert(0, str(Path(__file__).parent))

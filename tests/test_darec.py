@@ -19,15 +19,6 @@ from laserrec.models.darec.search import search_adapter_layout
 from laserrec.models.registry import get_spec
 from laserrec.training.runs import load_run, train_run
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 DATA = make_data(n_users=12, n_items=9)
 HISTORY = torch.tensor([[0, 0, 3, 5], [5, 3, 6, 7], [0, 1, 2, 3]])
 TARGET = torch.tensor([6, 8, 4])

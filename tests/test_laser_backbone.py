@@ -8,15 +8,6 @@ from laserrec.errors import ConfigError
 from laserrec.llm.backbone import build_tiny_backbone, load_backbone, model_kind
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and immune to the 2-thread OMP stalls of a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_model_kind_from_config():
     assert model_kind(LlamaConfig(architectures=["LlamaForCausalLM"])) == "decoder"
     assert model_kind(LlamaConfig(architectures=["LlamaModel"])) == "decoder"

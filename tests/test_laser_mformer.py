@@ -5,16 +5,6 @@ import torch
 
 from laserrec.models.laser.mformer import MFormer, load_balancing_loss, router_weights
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and immune to the 2-thread OMP stalls of a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # W_r rows: expert 0 reads c[0], expert 1 reads c[1], expert 2 reads 0.75 * c[2].
 W_R = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.75]])
 # Sequence A: two real positions (logits [1, 0, 1.5] and [0, 1, -0.75]).

@@ -13,16 +13,6 @@ from laserrec.models.base import Batch, CollaborativeEncoder
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.model import Laser
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and immune to the 2-thread OMP stalls of a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 N_ITEMS = 6
 ITEMS = [ItemText()] + [
     ItemText(

@@ -8,10 +8,21 @@ TINY_ID = {"hidden_size": 16, "inner_size": 32, "max_len": 8, "epochs": 2, "batc
 def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(toy_dir, tmp_path):
     settings = {
         "sasrec": TINY_ID,
-        "laser": {"llm": "tiny-llama", "dtype": "fp32", "cf_run": "{out}/sasrec", "phase1_epochs": 1,
-                  "phase2_epochs": 1, "samples_per_epoch": 16, "max_history": 3, "d_model": 32, "n_heads": 2},
+        "laser": {
+            "llm": "tiny-llama",
+            "dtype": "fp32",
+            "cf_run": "{out}/sasrec",
+            "phase1_epochs": 1,
+            "phase2_epochs": 1,
+            "samples_per_epoch": 16,
+            "max_history": 3,
+            "d_model": 32,
+            "n_heads": 2,
+        },
     }
-    table = compare(toy_dir, tmp_path / "cmp", ["sasrec", "laser"], settings, {"laser": "cpu"}, progress=False)
+    table = compare(
+        toy_dir, tmp_path / "cmp", ["sasrec", "laser"], settings, {"laser": "cpu"}, progress=False
+    )
     lines = table.splitlines()
     assert lines[0].startswith("| model |") and len(lines) == 4
     assert lines[2].startswith("| sasrec |") and lines[3].startswith("| laser |")

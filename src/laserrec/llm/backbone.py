@@ -8,6 +8,7 @@ unless ``HF_HUB_OFFLINE=0`` is set explicitly.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -179,6 +180,13 @@ def load_backbone(name_or_path: str, dtype: str = "bf16") -> Backbone:
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
         raise ConfigError(f"language model folder {name_or_path!r} does not exist; accepted: {ACCEPTED}")
     return _load_hub(name_or_path, torch_dtype)
+
+
+@functools.lru_cache(maxsize=2)
+def shared_backbone(name_or_path: str, dtype: str = "bf16") -> Backbone:
+    """One frozen backbone per process and (name, dtype), shared by every model built from it
+    (training and then testing build the model twice). Never use it for weights that are trained."""
+    return load_backbone(name_or_path, dtype)
 
 
 def tiny_tokenizer():

@@ -162,6 +162,36 @@ def load_run(
     return net, data, train_cfg, run_config
 
 
+def load_frozen_cf(run_dir: str | Path, data: PreparedData) -> Recommender:
+    """The frozen ID model (SASRec/BERT4Rec) of a finished run, checked to match ``data``'s items.
+
+    Laser's M-Former and DARec's collaborative tokens read it; it is never trained or saved with them.
+    """
+    from laserrec.llm.backbone import freeze
+    from laserrec.models.base import CollaborativeEncoder
+
+    if not run_dir or not (Path(run_dir) / "config.json").is_file():
+        raise ConfigError(
+            f"cf_run {str(run_dir)!r} is not a run folder; train SASRec or BERT4Rec first "
+            f"(laserrec train --model sasrec ...) and pass its folder with --cf"
+        )
+    threads = torch.get_num_threads()
+    net, cf_data, _, run_config = load_run(run_dir)
+    torch.set_num_threads(threads)  # load_run applies the ID run's own thread setting
+    if not isinstance(net, CollaborativeEncoder):
+        raise ConfigError(
+            f"cf_run {run_dir} holds a {run_config['model']!r} run, which gives no collaborative "
+            f"states; train sasrec or bert4rec first"
+        )
+    if cf_data.n_items != data.n_items:
+        raise ConfigError(
+            f"cf_run {run_dir} was trained on {cf_data.n_items} items, but this dataset has {data.n_items}"
+        )
+    if cf_data.item_ids != data.item_ids:
+        raise ConfigError(f"cf_run {run_dir} was trained on another dataset: same item count, other item ids")
+    return freeze(net)
+
+
 def evaluate_run(
     run_dir: str | Path, split_name: str = "test", mask_seen: bool | None = None, progress: bool = True
 ) -> dict:
