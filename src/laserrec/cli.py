@@ -166,6 +166,28 @@ def search_adapters(
     typer.echo(f"train with: laserrec train --model darec --adapter_layout={','.join(layout)} ...")
 
 
+@app.command(context_settings=EXTRA)
+def bench(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", "-d", help="prepared dataset folder"),
+    cf: Path = typer.Option(
+        None, "--cf", help="run folder of a trained SASRec/BERT4Rec (default: no M-Former)"
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="JSON file to write the measurements to"),
+    llm: str = typer.Option("smollm2", "--llm", help="smollm2 | minilm | tiny-llama | local path | hub name"),
+    quick: bool = typer.Option(False, "--quick", help="tiny samples: checks that it runs, measures little"),
+    threads: int = typer.Option(0, help="torch threads of the measurements (0 = every core)"),
+) -> None:
+    """Time Laser on this machine (run it idle): matmul ceiling, training and encoding throughput with
+    MFU, full evaluation, peak RSS, plain vs fast path, and levers; extra --key=value set Laser options."""
+    from laserrec.bench import format_table, run_bench
+    from laserrec.config import parse_overrides
+
+    result = run_bench(data, out, cf, llm, quick, parse_overrides(ctx.args), threads)
+    typer.echo(format_table(result))
+    typer.echo(f"written to {out}")
+
+
 @app.command("config")
 def show_config(model: str = typer.Argument(..., help="model name")) -> None:
     """List every setting of MODEL and of the trainer, with defaults and help."""

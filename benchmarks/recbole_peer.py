@@ -1,0 +1,381 @@
+"""RecBole 1.2.1 next to laserrec: SASRec and BERT4Rec, same data, same split, same stopping rule.
+
+    python benchmarks/recbole_peer.py --data /tmp/prep/scientific --out benchmarks/results/recbole_peer.json \
+        --to-convergence                # both sides until 10 epochs without a better valid NDCG@10
+    python benchmarks/recbole_peer.py --data /tmp/prep/scientific --out ... --epochs 5   # s/epoch only
+
+RecBole is never a dependency of laserrec: it is installed into a throw-away virtual environment
+(``--venv``, built on first use: torch==2.13.0, recbole==1.2.1, then the NumPy/pandas/SciPy/scikit-learn
+pins its code needs). The prepared dataset is written as an atomic ``.inter`` file (internal ids, the
+position in the sequence as timestamp), and RecBole runs with the settings of shared/recbole-peer.md
+(leave-one-out by time, full ranking, train batch 2048, eval batch 4096, seed 2020, stopping_step 10).
+Ours runs through ``laserrec.training.runs.train_run`` with its defaults (= RecBole's model defaults),
+patience 10 on valid NDCG@10, eval batch 4096, seed 2020. Every run is its own subprocess (peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VENV_STEPS = (
+    ["torch==2.13.0"],  # first: an unpinned torch would pull a CUDA build
+    ["recbole==1.2.1"],
+    ["numpy==1.23.5", "pandas==2.0.3", "scipy==1.11.4", "scikit-learn==1.3.2"],  # np.float/np.long
+)
+RECBOLE_SETTINGS = {
+    "USER_ID_FIELD": "user_id",
+    "ITEM_ID_FIELD": "item_id",
+    "TIME_FIELD": "timestamp",
+    "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+    "user_inter_num_interval": "[0,inf)",
+    "item_inter_num_interval": "[0,inf)",
+    "MAX_ITEM_LIST_LENGTH": 50,
+    "train_neg_sample_args": None,
+    "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
+    "repeatable": True,
+    "metrics": ["Recall", "NDCG", "MRR", "Hit"],
+    "topk": [10],
+    "valid_metric": "NDCG@10",
+    "stopping_step": 10,
+    "train_batch_size": 2048,
+    "eval_batch_size": 4096,
+    "seed": 2020,
+    "use_gpu": False,
+    "show_progress": False,
+}
+OURS_SETTINGS = {
+    "patience": 10,
+    "valid_metric": "ndcg@10",
+    "valid_users": 0,
+    "eval_batch_size": 4096,
+    "seed": 2020,
+}
+MODELS = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}
+MAX_EPOCHS = 300  # RecBole's default `epochs`; the cap of a --to-convergence run on both sides
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
+
+
+def median(xs: list[float]) -> float | None:
+    return round(statistics.median(xs), 3) if xs else None
+
+
+def peak_rss_gb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+
+
+# --------------------------------------------------------------------------- set-up (system python)
+def ensure_venv(venv: Path) -> Path:
+    """The virtual environment's python, installing RecBole into it on first use."""
+    python, marker = venv / "bin" / "python", venv / ".laserrec-recbole-ready"
+    wanted = json.dumps(VENV_STEPS)
+    if marker.is_file() and marker.read_text() == wanted:
+        return python
+    print(f"building the RecBole environment in {venv} (a few minutes)", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    for packages in VENV_STEPS:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
+    marker.write_text(wanted)
+    return python
+
+
+def write_inputs(data_dir: str, work: Path, sample_users: int) -> tuple[Path, Path, dict]:
+    """The prepared data (sampled if asked, items re-numbered to the ones seen) and its RecBole copy.
+
+    Returns (prepared folder for ours, RecBole data_path holding NAME/NAME.inter, summary).
+    """
+    import numpy as np
+
+    from laserrec.data.dataset import PreparedData
+
+    data = PreparedData.load(data_dir)
+    prepared = Path(data_dir)
+    if sample_users and sample_users < data.n_users:
+        keep = np.sort(np.random.default_rng(0).choice(data.n_users, sample_users, replace=False))
+        seqs = [data.sequences[u] for u in keep]
+        seen = np.unique(np.concatenate(seqs))  # internal ids, ascending
+        remap = np.zeros(data.n_items + 1, dtype=np.int64)
+        remap[seen] = np.arange(1, len(seen) + 1)
+        data = PreparedData(
+            [remap[s] for s in seqs],
+            [data.items[0], *(data.items[i] for i in seen)],
+            [data.user_ids[u] for u in keep],
+            [data.item_ids[i - 1] for i in seen],
+            name=f"{data.name}-sample{sample_users}",
+        )
+        prepared = data.save(work / "prepared")
+    name = "peer"
+    folder = work / "recbole" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.inter.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for u, seq in enumerate(data.sequences, start=1):
+            f.writelines(f"{u}\t{int(item)}\t{t}\n" for t, item in enumerate(seq))
+    os.replace(tmp, folder / f"{name}.inter")
+    summary = {"users": data.n_users, "items": data.n_items, "interactions": data.n_interactions}
+    return prepared, work / "recbole", summary
+
+
+# --------------------------------------------------------------------------- RecBole (in the venv)
+def run_recbole(model: str, data_path: str, epochs: int) -> dict:
+    """One RecBole training + test run, the steps of run_recbole without recbole.quick_start (ray)."""
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_seed
+
+    settings = {**RECBOLE_SETTINGS, "data_path": data_path, "epochs": epochs, "checkpoint_dir": "saved"}
+    config = Config(model=MODELS[model], dataset="peer", config_dict=settings)
+    init_seed(config["seed"], config["reproducibility"])
+    start = time.perf_counter()
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    data_seconds = time.perf_counter() - start
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    train_times, valid_times, scores = [], [], []
+    train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+
+    def timed_train(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = train_epoch(*args, **kwargs)
+        train_times.append(time.perf_counter() - t0)
+        return out
+
+    def timed_valid(*args, **kwargs):
+        t0 = time.perf_counter()
+        score, result = valid_epoch(*args, **kwargs)
+        valid_times.append(time.perf_counter() - t0)
+        scores.append(float(score))
+        return score, result
+
+    trainer._train_epoch, trainer._valid_epoch = timed_train, timed_valid
+    cpu0, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    trainer.fit(train_data, valid_data, saved=True, verbose=False, show_progress=False)
+    fit_seconds, cpu1 = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    samples = len(train_data._dataset)  # one (history, next item) sample per training target
+    return {
+        "epochs_run": len(train_times),
+        "best_epoch": scores.index(max(scores)) if scores else None,
+        "epoch_seconds_median": median(train_times),
+        "epoch_seconds_all": [round(t, 2) for t in train_times],
+        "valid_seconds_median": median(valid_times),
+        "train_seconds": round(sum(train_times), 2),
+        "fit_seconds": round(fit_seconds, 2),
+        "fit_user_cpu_s": round(cpu1.ru_utime - cpu0.ru_utime, 1),
+        "fit_sys_cpu_s": round(cpu1.ru_stime - cpu0.ru_stime, 1),
+        "data_seconds": round(data_seconds, 2),
+        "test_seconds": round(time.perf_counter() - start, 2),
+        "test": {k: round(float(v), 5) for k, v in test.items()},
+        "train_samples": samples,
+        "train_targets_per_step": round(samples / -(-samples // config["train_batch_size"]), 1),
+        "items": dataset.item_num - 1,  # without RecBole's [PAD]
+        "peak_rss_gb": peak_rss_gb(),
+    }
+
+
+# --------------------------------------------------------------------------- ours (system python)
+def run_ours(model: str, data_dir: str, epochs: int, run_dir: str, batch_size: int) -> dict:
+    import torch
+
+    from laserrec.data.dataset import leave_one_out
+    from laserrec.evaluation.evaluator import evaluate
+    from laserrec.training.runs import load_run, train_run
+    from laserrec.training.samples import SampleSet
+
+    overrides = {**OURS_SETTINGS, "epochs": epochs, **({"batch_size": batch_size} if batch_size else {})}
+    start = time.perf_counter()
+    res = train_run(model, data_dir, run_dir, overrides=overrides, progress=False)
+    wall = time.perf_counter() - start
+    log = [json.loads(line) for line in Path(run_dir, "log.jsonl").read_text().splitlines()]
+    cumulative = [0.0] + [row["train_seconds"] for row in log]
+    epoch_times = [b - a for a, b in zip(cumulative, cumulative[1:], strict=False)]
+    valid_times = [row["seconds"] for row in log if "seconds" in row]
+    net, data, cfg, _ = load_run(run_dir)
+    split = leave_one_out(data)
+    _, ranks = evaluate(net, split.test, net.history_len, (10,), cfg.eval_batch_size, progress=False)
+    mrr10 = torch.where(ranks < 10, 1.0 / (ranks.double() + 1), torch.zeros((), dtype=torch.float64))
+    targets = sum(max(0, len(s) - 1) for s in split.train)
+    steps = SampleSet(split.train, net.train_mode, net.history_len, cfg.seed).n_batches(cfg.batch_size)
+    return {
+        "epochs_run": res["epochs_run"],
+        "best_epoch": res["best_epoch"],
+        "epoch_seconds_median": median(epoch_times),
+        "epoch_seconds_all": [round(t, 2) for t in epoch_times],
+        "valid_seconds_median": median(valid_times),
+        "train_seconds": res["train_seconds"],
+        # training + validation until the stop (+ loading the best checkpoint, well under a second)
+        "fit_seconds": round(
+            res["wall_seconds_this_process"] - res["valid"]["seconds"] - res["test"]["seconds"], 2
+        ),
+        "data_seconds": round(wall - res["wall_seconds_this_process"], 2),
+        "test": {
+            "recall@10": round(res["test"]["recall@10"], 5),
+            "ndcg@10": round(res["test"]["ndcg@10"], 5),
+            "mrr@10": round(mrr10.mean().item(), 5),
+            "mrr": round(res["test"]["mrr"], 5),
+        },
+        "train_targets": targets,
+        "batch_size": cfg.batch_size,
+        "train_targets_per_step": round(targets / steps, 1),
+        "peak_rss_gb": peak_rss_gb(),
+    }
+
+
+# --------------------------------------------------------------------------- orchestration
+def spawn(cmd: list[str], env: dict, cwd: Path) -> dict:
+    """Run one measurement in its own process; its result is the last line of its stdout."""
+    print(f"  running {cmd[2].removesuffix('-child').lstrip('-')} {cmd[3]}", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        return {"error": (lines[-1] if lines else f"exit status {proc.returncode}")[:400]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def ratio(ours: dict, peer: dict, key: str) -> float | None:
+    if "error" in ours or "error" in peer or not ours.get(key) or not peer.get(key):
+        return None
+    return round(ours[key] / peer[key], 3)
+
+
+def compare(args: argparse.Namespace) -> dict:
+    per_epoch = args.epochs is not None
+    epochs = args.epochs if per_epoch else MAX_EPOCHS
+    venv_python = ensure_venv(Path(args.venv))
+    work = Path(tempfile.mkdtemp(prefix="recbole-peer-"))
+    try:
+        prepared, recbole_path, summary = write_inputs(args.data, work, args.sample_users)
+        env = {
+            "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+            "TQDM_DISABLE": "1",
+            **(MALLOC_ENV if args.malloc else {}),
+        }
+        me, result = str(Path(__file__).resolve()), {}
+        for model in args.models.split(","):
+            peer = spawn(
+                [
+                    str(venv_python),
+                    me,
+                    "--recbole-child",
+                    model,
+                    "--data",
+                    str(recbole_path),
+                    "--epochs",
+                    str(epochs),
+                ],
+                env,
+                work,
+            )
+            ours = spawn(
+                [sys.executable, me, "--ours-child", model, "--data", str(prepared), "--epochs", str(epochs),
+                 "--run-dir", str(work / f"ours-{model}"), "--batch-size", str(args.batch_size)],
+                env,
+                work,
+            )  # fmt: skip
+            basis = "epoch_seconds_median" if per_epoch else "fit_seconds"
+            result[f"{model}_train_ratio_vs_recbole"] = ratio(ours, peer, basis)
+            result[f"{model}_eval_ratio_vs_recbole"] = ratio(ours, peer, "valid_seconds_median")
+            result[model] = {"recbole": peer, "ours": ours}
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return {
+        "data": args.data,
+        "sample": summary,
+        "mode": "per_epoch" if per_epoch else "to_convergence",
+        "epochs_cap": epochs,
+        "train_ratio_basis": (
+            "median seconds per training epoch (ours / RecBole)"
+            if per_epoch
+            else "seconds of training + validation until early stopping (ours / RecBole)"
+        ),
+        "eval_ratio_basis": "median seconds per full validation pass, every valid user (ours / RecBole)",
+        "malloc_tuned": args.malloc,
+        "protocol": "leave-one-out by time, full ranking over every item, history not masked (RecBole "
+        "masks nothing for sequential models either); test mrr@10 on both sides, ours also full mrr",
+        "recbole_settings": RECBOLE_SETTINGS,
+        "ours_settings": OURS_SETTINGS,
+        **result,
+    }
+
+
+def table(r: dict) -> str:
+    lines = [
+        "| model | side | epochs (best) | s/epoch | s/valid pass | fit s | R@10 | N@10 | MRR@10 | RSS GB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model in MODELS:
+        for side in ("recbole", "ours"):
+            x = r.get(model, {}).get(side)
+            if x is None:
+                continue
+            if "error" in x:
+                lines.append(f"| {model} | {side} | error: {x['error']} |||||||||")
+                continue
+            t = x["test"]
+            lines.append(
+                f"| {model} | {side} | {x['epochs_run']} ({x['best_epoch']}) | {x['epoch_seconds_median']} | "
+                f"{x['valid_seconds_median']} | {x['fit_seconds']} | {t['recall@10']:.4f} | "
+                f"{t['ndcg@10']:.4f} | {t['mrr@10']:.4f} | {x['peak_rss_gb']} |"
+            )
+    for model in MODELS:
+        if model in r:
+            lines.append(
+                f"\n{model}: train time ours/RecBole {r[f'{model}_train_ratio_vs_recbole']} ({r['mode']}), "
+                f"valid pass ours/RecBole {r[f'{model}_eval_ratio_vs_recbole']}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", required=True, help="prepared dataset folder (laserrec prepare)")
+    parser.add_argument("--out", default="benchmarks/results/recbole_peer.json")
+    parser.add_argument("--epochs", type=int, help="cap both sides at N epochs: compares seconds per epoch")
+    parser.add_argument(
+        "--to-convergence", action="store_true", help=f"train until early stopping (<= {MAX_EPOCHS})"
+    )
+    parser.add_argument("--models", default="sasrec,bert4rec")
+    parser.add_argument("--venv", default="/tmp/recbole-venv", help="throw-away environment for RecBole")
+    parser.add_argument("--sample-users", type=int, default=0, help="random sample of users (0 = all)")
+    parser.add_argument("--batch-size", type=int, default=0, help="our training batch (0 = our default)")
+    parser.add_argument(
+        "--malloc", action="store_true", help="glibc mmap/trim thresholds 1 GiB on both sides"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (runs, .inter file)")
+    parser.add_argument("--recbole-child", help=argparse.SUPPRESS)
+    parser.add_argument("--ours-child", help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.recbole_child:
+        print(json.dumps(run_recbole(args.recbole_child, args.data, args.epochs)))
+        return
+    if args.ours_child:
+        print(json.dumps(run_ours(args.ours_child, args.data, args.epochs, args.run_dir, args.batch_size)))
+        return
+    if (args.epochs is None) == (not args.to_convergence):
+        parser.error("give exactly one of --epochs N (seconds per epoch) or --to-convergence")
+    result = compare(args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
