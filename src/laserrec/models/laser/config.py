@@ -32,6 +32,11 @@ class LaserConfig:
     d_model: int = field(256, "d_m: M-Former width")
     n_heads: int = field(4, "M-Former attention heads")
     dropout: float = field(0.1, "M-Former dropout (the frozen LLM never uses dropout)")
+    suffix_init: str = field(
+        "token",
+        "start of the suffix embedding: token (the embedding of a summarising vocabulary token: [MASK] for "
+        "encoders, as in PromptBERT; EOS for decoders) | random",
+    )
     n_suffix: int = field(1, "suffix tokens; with several, the embedding is the mean of their outputs")
     temperature: float = field(0.05, "tau of the item-item contrastive loss")
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
@@ -53,6 +58,7 @@ class LaserConfig:
         check(
             self.padding_side in ("left", "right"), f"padding_side {self.padding_side!r}: expected left|right"
         )
+        check(self.suffix_init in ("token", "random"), f"suffix_init {self.suffix_init!r}: use token|random")
         check(
             self.pooling in ("suffix", "mean", "eos"), f"pooling {self.pooling!r}: expected suffix|mean|eos"
         )

@@ -83,11 +83,26 @@ class Laser(Recommender):
             nn.Parameter(torch.randn(config.n_prefix, hidden) * emb_std) if learned else None
         )
         n_suffix = config.n_virtual_suffix
-        self.suffix = nn.Parameter(torch.randn(n_suffix, hidden) * emb_std) if n_suffix else None
+        self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
         self.phase = 1
         self._has_matrix = False
         self._dirty = True
+
+    def _suffix_start(self, backbone: Backbone, n: int, emb_std: float) -> torch.Tensor:
+        """Initial suffix (n, H): a summarising token's embedding (plus a little noise when n > 1) or random.
+
+        A random vector gives the frozen LLM an input it never saw, and its output starts far from any
+        useful summary; a [MASK] (encoders) or EOS (decoders) embedding starts where the LLM already
+        summarises the text before it.
+        """
+        hidden = backbone.hidden_size
+        tok = backbone.tokenizer
+        token_id = tok.mask_token_id if backbone.kind == "encoder" else tok.eos_token_id
+        if self.config.suffix_init == "random" or token_id is None:
+            return torch.randn(n, hidden) * emb_std
+        start = backbone.input_embeddings().weight[token_id].detach().float()
+        return start.expand(n, hidden) + torch.randn(n, hidden) * emb_std * (0.1 if n > 1 else 0.0)
 
     def _build_mformer(self, cf: CollaborativeEncoder, hidden: int, emb_std: float) -> MFormer:
         c = self.config
