@@ -26,10 +26,10 @@ QUICKSTART: dict = {
         "laser": {
             "llm": "smollm2",
             "cf_run": "{out}/sasrec",
-            "samples_per_epoch": 512,
+            "samples_per_epoch": 256,
             "phase1_epochs": 1,
             "phase2_epochs": 1,
-            "valid_users": 300,
+            "valid_users": 200,
             "max_history": 3,
             "max_title_tokens": 16,
         },
