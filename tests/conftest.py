@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from laserrec.data.dataset import ItemText, PreparedData
+from laserrec.models.base import CollaborativeEncoder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -56,3 +58,19 @@ def _one_thread():
 
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+class FakeCF(nn.Module, CollaborativeEncoder):
+    """An nn.Embedding standing in for a trained SASRec (so M-Former gets collaborative states)."""
+
+    def __init__(self, n_items: int, d: int = 8) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.emb = nn.Embedding(n_items + 1, d, padding_idx=0)
+        self.hidden_size = d
+
+    def sequence_states(self, history):
+        return self.emb(history)  # (B, T, d)
+
+    def item_states(self, items):
+        return self.emb(items).unsqueeze(1)  # (B, 1, d)

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import FakeCF
 from laserrec.bench import encode_fast, encode_plain, forward_flops
 from laserrec.data.dataset import ItemText
 from laserrec.llm.backbone import build_tiny_backbone
-from laserrec.models.base import CollaborativeEncoder
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.model import Laser
 
@@ -27,22 +27,6 @@ HISTORY = torch.tensor(
 )
 
 
-class FakeCF(nn.Module, CollaborativeEncoder):
-    """An nn.Embedding standing in for a trained SASRec (so M-Former's prefix is on both paths)."""
-
-    def __init__(self, d: int = 8) -> None:
-        super().__init__()
-        torch.manual_seed(1)
-        self.emb = nn.Embedding(N_ITEMS + 1, d, padding_idx=0)
-        self.hidden_size = d
-
-    def sequence_states(self, history):
-        return self.emb(history)
-
-    def item_states(self, items):
-        return self.emb(items).unsqueeze(1)
-
-
 def make(dtype: str, padding_side: str = "left", kind: str = "llama") -> tuple[Laser, nn.Module]:
     """A Laser on a tiny backbone in ``dtype`` and the same backbone's weights in fp32."""
     config = LaserConfig(
@@ -50,7 +34,7 @@ def make(dtype: str, padding_side: str = "left", kind: str = "llama") -> tuple[L
         d_model=16, n_heads=2, max_history=4, max_prompt_tokens=128, dropout=0.0,
     )  # fmt: skip
     torch.manual_seed(0)
-    model = Laser(config, N_ITEMS, ITEMS, build_tiny_backbone(kind, dtype), FakeCF())
+    model = Laser(config, N_ITEMS, ITEMS, build_tiny_backbone(kind, dtype), FakeCF(N_ITEMS))
     return model, build_tiny_backbone(kind, "fp32").model
 
 

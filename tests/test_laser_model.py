@@ -4,12 +4,12 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
+from conftest import FakeCF
 from laserrec.data.dataset import ItemText
 from laserrec.errors import ConfigError
 from laserrec.llm.backbone import build_tiny_backbone
-from laserrec.models.base import Batch, CollaborativeEncoder
+from laserrec.models.base import Batch
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.model import Laser
 
@@ -22,22 +22,6 @@ ITEMS = [ItemText()] + [
 ]
 HISTORY = torch.tensor([[0, 0, 0, 2], [3, 4, 5, 6], [0, 1, 2, 3]])  # rows of different prompt lengths
 TARGET = torch.tensor([1, 2, 6])
-
-
-class FakeCF(nn.Module, CollaborativeEncoder):
-    """An nn.Embedding standing in for a trained SASRec."""
-
-    def __init__(self, d: int = 8) -> None:
-        super().__init__()
-        torch.manual_seed(1)
-        self.emb = nn.Embedding(N_ITEMS + 1, d, padding_idx=0)
-        self.hidden_size = d
-
-    def sequence_states(self, history):
-        return self.emb(history)
-
-    def item_states(self, items):
-        return self.emb(items).unsqueeze(1)
 
 
 @pytest.fixture(scope="module", params=["llama", "gpt2", "bert"])
@@ -60,7 +44,7 @@ def make(backbone, seed: int = 0, **overrides) -> Laser:
         dropout=0.0,
     )
     torch.manual_seed(seed)
-    return Laser(LaserConfig(**{**values, **overrides}), N_ITEMS, ITEMS, backbone, FakeCF())
+    return Laser(LaserConfig(**{**values, **overrides}), N_ITEMS, ITEMS, backbone, FakeCF(N_ITEMS))
 
 
 def capture_backbone_call(model: Laser, history: torch.Tensor) -> dict:
@@ -231,7 +215,7 @@ def test_missing_cf_and_wrong_item_text_count_are_config_errors(backbone):
         Laser(cfg, N_ITEMS, ITEMS, backbone, None)
     Laser(LaserConfig(dtype="fp32", prefix_source="learned"), N_ITEMS, ITEMS, backbone, None)
     with pytest.raises(ConfigError, match="3 item texts for 6 items"):
-        Laser(cfg, N_ITEMS, ITEMS[:3], backbone, FakeCF())
+        Laser(cfg, N_ITEMS, ITEMS[:3], backbone, FakeCF(N_ITEMS))
 
 
 def test_prompt_budget_and_empty_title_errors_surface_at_construction(backbone):
@@ -240,7 +224,7 @@ def test_prompt_budget_and_empty_title_errors_surface_at_construction(backbone):
     bad = list(ITEMS)
     bad[4] = ItemText(title="", brand="Acme")
     with pytest.raises(ConfigError, match="item 4"):
-        Laser(LaserConfig(dtype="fp32", d_model=16, n_heads=2), N_ITEMS, bad, backbone, FakeCF())
+        Laser(LaserConfig(dtype="fp32", d_model=16, n_heads=2), N_ITEMS, bad, backbone, FakeCF(N_ITEMS))
 
 
 def test_describe_parameters_reports_trainable_share(backbone):

@@ -102,7 +102,8 @@ class PreparedData:
         try:
             lengths = np.array([len(s) for s in self.sequences], dtype=np.int64)
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            flat = np.concatenate(self.sequences).astype(np.int64) if self.sequences else np.zeros(0, np.int64)
+            empty = np.zeros(0, np.int64)
+            flat = np.concatenate(self.sequences).astype(np.int64) if self.sequences else empty
             np.savez(tmp / "sequences.npz", offsets=offsets, items=flat)
             with open(tmp / "items.jsonl", "w", encoding="utf-8") as f:
                 for i, t in enumerate(self.items[1:], start=1):

@@ -42,22 +42,26 @@ def evaluate(
     model.eval()
     start = time.perf_counter()
     model.prepare_for_eval()
-    ranks = []
-    order = range(0, len(eval_set), batch_size)
-    for lo in tqdm(order, desc="evaluate", leave=False, disable=not progress):
-        hist = eval_set.histories[lo : lo + batch_size]
-        batch = Batch(pad_left(hist, max_len), torch.from_numpy(eval_set.targets[lo : lo + batch_size]))
+    # Users sorted by history length, so each batch is padded only to its own longest history
+    # (positions count from the right, so the width does not change any score); ranks are put back in order.
+    lengths = np.array([min(len(h), max_len) for h in eval_set.histories])
+    order = np.argsort(lengths, kind="stable")
+    ranks = torch.zeros(len(eval_set), dtype=torch.long)
+    for lo in tqdm(range(0, len(order), batch_size), desc="evaluate", leave=False, disable=not progress):
+        idx = order[lo : lo + batch_size]
+        hist = [eval_set.histories[i] for i in idx]
+        width = max(1, int(lengths[idx].max()))
+        batch = Batch(pad_left(hist, width), torch.from_numpy(eval_set.targets[idx]))
         scores = model.full_sort_predict(batch).float()  # (B, n_items + 1)
         if mask_seen:
             scores = mask_history(scores, pad_left(hist, max(len(h) for h in hist) or 1), batch.target)
-        ranks.append(target_ranks(scores, batch.target))
+        ranks[torch.from_numpy(idx)] = target_ranks(scores, batch.target)
     model.train(was_training)
-    all_ranks = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
-    out = metrics_from_ranks(all_ranks, list(ks))
+    out = metrics_from_ranks(ranks, list(ks))
     out.update(
         users=len(eval_set),
         mask_seen=mask_seen,
         tie_rule="pessimistic",
         seconds=round(time.perf_counter() - start, 3),
     )
-    return out, all_ranks
+    return out, ranks
