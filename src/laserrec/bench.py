@@ -30,7 +30,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from laserrec.errors import ConfigError, LaserrecError
+from laserrec.bench_paths import (
+    build_prompts,
+    encode_fast,
+    encode_plain,
+    fed_tokens,
+    forward_flops,
+    matmul_gflops,
+)
+from laserrec.errors import LaserrecError
 
 SIZES = {  # prompts per measurement; "quick" only checks that everything runs
     "full": {"items": 256, "users": 256, "train_steps": 12, "lever_items": 128, "matmul": 2048, "reps": 10},
@@ -53,92 +61,6 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": st
 
 
 # --------------------------------------------------------------------------- FLOPs
-def forward_flops(backbone: torch.nn.Module, tokens: list[int]) -> float:
-    """Forward FLOPs of the frozen backbone over prompts of ``tokens`` real tokens each."""
-    cfg = backbone.config
-    n = sum(p.numel() for p in backbone.parameters()) - backbone.get_input_embeddings().weight.numel()
-    layers = getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
-    heads = getattr(cfg, "num_attention_heads", None) or cfg.n_head
-    hidden = getattr(cfg, "hidden_size", None) or cfg.n_embd
-    d_attn = heads * (getattr(cfg, "head_dim", None) or hidden // heads)
-    t = np.asarray(tokens, dtype=np.float64)
-    return float((2 * n * t + 4 * layers * t**2 * d_attn).sum())
-
-
-def fed_tokens(model, prompts: list[list[int]]) -> list[int]:
-    """Real tokens each prompt feeds the backbone: prefix + prompt + suffix."""
-    return [model.n_prefix + len(p) + model.config.n_virtual_suffix for p in prompts]
-
-
-def build_prompts(model, kind: str, rows: torch.Tensor) -> list[list[int]]:
-    """kind "items": rows (N,) item ids; "users": rows (N, T) left-padded histories."""
-    if kind == "items":
-        return [model.prompts.build([i]) for i in rows.tolist()]
-    return [model.prompts.build(r) for r in rows.tolist()]
-
-
-# --------------------------------------------------------------------------- the two paths
-def encode_fast(model, kind: str, rows: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """What Laser does: batches of similar prompt length, inference_mode, the backbone's own dtype.
-
-    Output: (N, H) float32 in the order of ``rows``.
-    """
-    order = np.argsort([len(p) for p in build_prompts(model, kind, rows)], kind="stable")
-    encode = model.encode_items if kind == "items" else model.encode_users
-    out = torch.empty(len(rows), model.item_matrix.shape[1])
-    model.eval()
-    with torch.inference_mode():
-        for lo in range(0, len(order), batch_size):
-            idx = torch.from_numpy(order[lo : lo + batch_size])
-            out[idx] = encode(rows[idx])
-    return out
-
-
-def encode_plain(
-    model, kind: str, rows: torch.Tensor, batch_size: int, seed: int = 0, backbone=None
-) -> torch.Tensor:
-    """The straightforward Hugging Face way, as a reference: random batches, each right-padded to its
-    longest prompt, default position ids, no_grad; ``backbone`` (default: the model's) in its own dtype.
-
-    Output: (N, H) float32 in the order of ``rows``. Only the suffix pooling is supported.
-    """
-    if model.config.pooling != "suffix":
-        raise ConfigError(f"the plain path reads the suffix; pooling is {model.config.pooling!r}")
-    net = backbone if backbone is not None else model.backbone
-    order = np.random.default_rng(seed).permutation(len(rows))
-    out = torch.empty(len(rows), model.item_matrix.shape[1])
-    model.eval()
-    with torch.no_grad():
-        for lo in range(0, len(order), batch_size):
-            idx = torch.from_numpy(order[lo : lo + batch_size])
-            out[idx] = _plain_batch(model, net, kind, rows[idx])
-    return out
-
-
-def _plain_batch(model, net, kind: str, rows: torch.Tensor) -> torch.Tensor:
-    prompts = build_prompts(model, kind, rows)
-    c = mask = None
-    if model.mformer is not None and kind == "items":
-        c = model.cf.item_states(rows).float()  # (B, 1, d_c)
-        mask = torch.ones(c.shape[:2], dtype=torch.bool)
-    elif model.mformer is not None:
-        c, mask = model._user_states(rows)  # the same collaborative input as the fast path
-    prefix, _ = model._prefix(c, mask, len(prompts))  # (B, L, H) fp32 or None
-    embed = net.get_input_embeddings()
-    seqs = []
-    for b, p in enumerate(prompts):
-        parts = [] if prefix is None else [prefix[b]]
-        parts.append(embed(torch.tensor(p)).float())
-        seqs.append(torch.cat([*parts, model.suffix]))  # (T_b, H)
-    x = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True)  # (B, T, H), zeros on the right
-    lengths = torch.tensor([len(s) for s in seqs])
-    attention = (torch.arange(x.shape[1]) < lengths[:, None]).long()  # (B, T)
-    dtype = next(net.parameters()).dtype
-    hidden = net(inputs_embeds=x.to(dtype), attention_mask=attention).last_hidden_state.float()
-    s = model.suffix.shape[0]
-    return torch.stack([hidden[b, n - s : n].mean(0) for b, n in enumerate(lengths.tolist())])  # (B, H)
-
-
 # --------------------------------------------------------------------------- child measurements
 def _cpu() -> tuple[float, float]:
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -151,20 +73,6 @@ def _timed(fn, *args) -> dict:
     value = fn(*args)
     (u1, s1), wall = _cpu(), time.perf_counter() - t0
     return {"seconds": wall, "user_cpu_s": round(u1 - u0, 3), "sys_cpu_s": round(s1 - s0, 3), "value": value}
-
-
-def matmul_gflops(size: int, reps: int) -> dict:
-    out = {}
-    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-        c = torch.empty(size, size, dtype=dtype)
-        for _ in range(2):
-            torch.mm(a, b, out=c)
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            torch.mm(a, b, out=c)
-        out[f"gflops_{name}"] = round(2 * size**3 * reps / (time.perf_counter() - t0) / 1e9, 1)
-    return out
 
 
 def _rate(model, prompts, result: dict, n: int, train: bool = False) -> dict:
@@ -466,39 +374,6 @@ def _headline(ceil: dict, main: dict, plain: dict, cores: int) -> dict:
         "plain_user_vs_fast_ratio": None,
         **ratios,
     }
-
-
-def format_table(r: dict) -> str:
-    """Two markdown tables: the headline numbers, then the levers."""
-    rows = [
-        ("matmul ceiling bf16 / fp32 (GFLOP/s)", f"{r['matmul_gflops_bf16']} / {r['matmul_gflops_fp32']}"),
-        ("training (user prompts/s, MFU)", f"{r['train_prompts_per_s']:.2f}, {r['train_mfu']:.1%}"),
-        (
-            "item encoding (prompts/s, MFU)",
-            f"{r['item_encode_prompts_per_s']:.2f}, {r['item_encode_mfu']:.1%}",
-        ),
-        (
-            "user encoding (prompts/s, MFU)",
-            f"{r['user_encode_prompts_per_s']:.2f}, {r['user_encode_mfu']:.1%}",
-        ),
-        (f"full evaluation of {r['full_eval_users']} users (s)", f"{r['full_eval_seconds']:.1f}"),
-        (
-            f"encoding the catalog, {r['catalog_items']} items (s, est.)",
-            f"{r['catalog_encode_seconds_estimate']}",
-        ),
-        ("peak RSS (GB)", f"{r['peak_rss_gb']:.2f}"),
-        ("plain path time / fast path time", f"{r['plain_vs_fast_ratio']}"),
-    ]
-    lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows), ""]
-    lines += ["| lever | setting | prompts/s | MFU | × baseline | note |", "|---|---|---|---|---|---|"]
-    for lv in r["levers"]:
-        note = lv.get("error") or (f"compile {lv['compile_seconds']} s" if "compile_seconds" in lv else "")
-        mfu = f"{lv['mfu']:.1%}" if lv.get("mfu") else ""
-        lines.append(
-            f"| {lv['lever']} | {lv['setting']} | {lv.get('prompts_per_s', '')} | {mfu} | "
-            f"{lv.get('speed_vs_baseline', '')} | {note} |"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # one child measurement: python -m laserrec.bench '<json spec>'

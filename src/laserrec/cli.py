@@ -180,11 +180,12 @@ def bench(
 ) -> None:
     """Time Laser on this machine (run it idle): matmul ceiling, training and encoding throughput with
     MFU, full evaluation, peak RSS, plain vs fast path, and levers; extra --key=value set Laser options."""
-    from laserrec.bench import format_table, run_bench
+    from laserrec.bench import run_bench
     from laserrec.config import parse_overrides
+    from laserrec.report import bench_table
 
     result = run_bench(data, out, cf, llm, quick, parse_overrides(ctx.args), threads)
-    typer.echo(format_table(result))
+    typer.echo(bench_table(result))
     typer.echo(f"written to {out}")
 
 

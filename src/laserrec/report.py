@@ -34,3 +34,36 @@ def _speed(row: dict, key: str) -> str:
     if value is None:
         return "lookup" if key == "items_per_second" and "inference" in row else "-"
     return f"{value:,.1f}"
+
+
+def bench_table(r: dict) -> str:
+    """``laserrec bench`` results as two markdown tables: the headline numbers, then the levers."""
+    rows = [
+        ("matmul ceiling bf16 / fp32 (GFLOP/s)", f"{r['matmul_gflops_bf16']} / {r['matmul_gflops_fp32']}"),
+        ("training (user prompts/s, MFU)", f"{r['train_prompts_per_s']:.2f}, {r['train_mfu']:.1%}"),
+        (
+            "item encoding (prompts/s, MFU)",
+            f"{r['item_encode_prompts_per_s']:.2f}, {r['item_encode_mfu']:.1%}",
+        ),
+        (
+            "user encoding (prompts/s, MFU)",
+            f"{r['user_encode_prompts_per_s']:.2f}, {r['user_encode_mfu']:.1%}",
+        ),
+        (f"full evaluation of {r['full_eval_users']} users (s)", f"{r['full_eval_seconds']:.1f}"),
+        (
+            f"encoding the catalog, {r['catalog_items']} items (s, est.)",
+            f"{r['catalog_encode_seconds_estimate']}",
+        ),
+        ("peak RSS (GB)", f"{r['peak_rss_gb']:.2f}"),
+        ("plain path time / fast path time", f"{r['plain_vs_fast_ratio']}"),
+    ]
+    lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows), ""]
+    lines += ["| lever | setting | prompts/s | MFU | × baseline | note |", "|---|---|---|---|---|---|"]
+    for lv in r["levers"]:
+        note = lv.get("error") or (f"compile {lv['compile_seconds']} s" if "compile_seconds" in lv else "")
+        mfu = f"{lv['mfu']:.1%}" if lv.get("mfu") else ""
+        lines.append(
+            f"| {lv['lever']} | {lv['setting']} | {lv.get('prompts_per_s', '')} | {mfu} | "
+            f"{lv.get('speed_vs_baseline', '')} | {note} |"
+        )
+    return "\n".join(lines)

@@ -68,6 +68,14 @@ class Recommender(nn.Module):
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.load_state_dict(state)
 
+    def attach_frozen_cf(self, cf: CollaborativeEncoder | None) -> None:
+        """Keep a frozen ID model as ``self.cf``, not as a submodule: never trained, never saved here."""
+        if isinstance(cf, nn.Module):
+            from laserrec.llm.backbone import freeze
+
+            freeze(cf)
+        object.__setattr__(self, "cf", cf)
+
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total) parameters."""
         total = sum(p.numel() for p in self.parameters())

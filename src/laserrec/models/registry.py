@@ -48,15 +48,6 @@ def get_spec(name: str) -> ModelSpec:
 
 def _load_llm_models() -> None:
     """The LLM models import transformers; register them only when first asked for."""
-    import importlib
-
-    for module in (
-        "laserrec.models.laser.registry",
-        "laserrec.models.lite_llm4rec.registry",
-        "laserrec.models.darec.registry",
-    ):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
+    from laserrec.models.darec import registry as _darec  # noqa: F401
+    from laserrec.models.laser import registry as _laser  # noqa: F401
+    from laserrec.models.lite_llm4rec import registry as _lite  # noqa: F401

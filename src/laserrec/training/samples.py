@@ -61,7 +61,9 @@ class SampleSet:
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def n_batches(self, batch_size: int) -> int:
-        return len(self.batch_order(0, batch_size))
+        """len(batch_order(...)), counted without shuffling: full pools of 50 batches plus the rest."""
+        full_pools, rest = divmod(len(self), 50 * batch_size)
+        return 50 * full_pools + -(-rest // batch_size)
 
     def batch(self, idx: np.ndarray) -> Batch:
         """Padded to the longest sample of the batch, not to max_len (positions count from the right)."""

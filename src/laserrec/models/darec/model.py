@@ -70,9 +70,7 @@ class DARec(Recommender):
             raise ConfigError(f"{len(item_texts)} item texts for {n_items} items (expected n_items + 1)")
         self.config, self.n_items = config, n_items
         cf = cf if config.inject_cf else None
-        if isinstance(cf, nn.Module):
-            freeze(cf)
-        object.__setattr__(self, "cf", cf)  # not a submodule: never trained nor saved here
+        self.attach_frozen_cf(cf)
         self.backbone = freeze(backbone.model)
         pieces = PromptBuilder(
             backbone.tokenizer, item_texts, config.max_history, config.max_title_tokens, 10**9

@@ -61,9 +61,7 @@ class Laser(Recommender):
         needs_cf = config.use_prefix and config.prefix_source == "mformer"
         if needs_cf and cf is None:
             raise ConfigError("Laser with an M-Former prefix needs a trained ID model (cf); none was given")
-        if isinstance(cf, nn.Module):
-            freeze(cf)
-        object.__setattr__(self, "cf", cf)  # not a submodule: its weights are never trained nor saved here
+        self.attach_frozen_cf(cf)
         self.backbone = freeze(backbone.model)
         self.kind = backbone.kind
         self.prompts = PromptBuilder(
