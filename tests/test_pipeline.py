@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from laserrec.pipeline import compare
 
 TINY_ID = {"hidden_size": 16, "inner_size": 32, "max_len": 8, "epochs": 2, "batch_size": 8}
@@ -37,3 +39,27 @@ def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(t
     again = compare(toy_dir, tmp_path / "cmp", ["sasrec"], settings, progress=False)
     assert (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns == stamp  # reused, not retrained
     assert again.splitlines()[2] == lines[2]
+
+
+def test_a_named_entry_trains_a_second_run_of_a_model_with_its_own_settings(toy_dir, tmp_path):
+    settings = {"sasrec": TINY_ID, "sasrec_wide": {"hidden_size": 24}}
+    table = compare(toy_dir, tmp_path / "cmp", ["sasrec", "sasrec_wide:sasrec"], settings, progress=False)
+    assert table.splitlines()[3].startswith("| sasrec_wide |")
+    cfg = {
+        name: json.loads((tmp_path / "cmp" / name / "config.json").read_text())["model_config"]
+        for name in ("sasrec", "sasrec_wide")
+    }
+    assert (cfg["sasrec"]["hidden_size"], cfg["sasrec_wide"]["hidden_size"]) == (16, 24)
+    assert cfg["sasrec_wide"]["inner_size"] == 32  # the model's settings apply, the run's own win
+
+
+def test_model_settings_applies_model_key_overrides_without_touching_the_base():
+    from laserrec.errors import ConfigError
+    from laserrec.pipeline import model_settings
+
+    base = {"laser": {"cf_run": "{out}/sasrec"}}
+    got = model_settings(base, ["laser.llm=minilm", "darec.adapter_size=8", "laser.cf_run=/x"])
+    assert got == {"laser": {"cf_run": "/x", "llm": "minilm"}, "darec": {"adapter_size": "8"}}
+    assert base == {"laser": {"cf_run": "{out}/sasrec"}}
+    with pytest.raises(ConfigError, match="MODEL.KEY=VALUE"):
+        model_settings(base, ["llm=minilm"])

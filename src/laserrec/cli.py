@@ -131,14 +131,32 @@ def quickstart(
 def compare_cmd(
     data: Path = typer.Option(..., "--data", "-d", help="prepared dataset folder"),
     out: Path = typer.Option(..., "--out", "-o", help="folder holding one run per model and the table"),
-    models: str = typer.Option("sasrec,bert4rec", help="comma-separated model names"),
+    models: str = typer.Option(
+        "sasrec,bert4rec",
+        help="comma-separated model names; RUN_NAME:MODEL adds another run of a model under its own name "
+        "(e.g. laser_minilm:laser --set laser_minilm.llm=minilm)",
+    ),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="MODEL.KEY=VALUE (or RUN_NAME.KEY=VALUE) for one run, repeatable (e.g. --set laser.llm=minilm); "
+        "'{out}' in a value becomes OUT",
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", help="start from the main job's shortened settings (as laserrec quickstart)"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
-    """Train every listed model that has no finished run in OUT yet, then print one results table."""
-    from laserrec.pipeline import QUICKSTART, compare
+    """Train every listed model that has no finished run in OUT yet, then print one results table.
+
+    Models train with their own defaults (LLM models: the "cpu" preset); Laser reads the SASRec run in
+    OUT as its frozen collaborative model unless --set laser.cf_run=... says otherwise."""
+    from laserrec.pipeline import COMPARE, QUICKSTART, compare, model_settings
 
     names = [m.strip() for m in models.split(",") if m.strip()]
-    typer.echo(compare(data, out, names, QUICKSTART["settings"], QUICKSTART["presets"], progress=not quiet))
+    base = QUICKSTART if quick else COMPARE
+    per_model = model_settings(base["settings"], settings)
+    typer.echo(compare(data, out, names, per_model, base["presets"], progress=not quiet))
 
 
 @app.command("search-adapters", context_settings=EXTRA)

@@ -10,8 +10,9 @@ import json
 import time
 from pathlib import Path
 
-from laserrec.config import save_json
+from laserrec.config import parse_overrides, save_json
 from laserrec.data.dataset import PreparedData
+from laserrec.errors import ConfigError
 from laserrec.report import metrics_table
 from laserrec.training.runs import train_run
 
@@ -27,6 +28,7 @@ QUICKSTART: dict = {
             "llm": "smollm2",
             "cf_run": "{out}/sasrec",
             "samples_per_epoch": 256,
+            "batch_size": 8,
             "phase1_epochs": 1,
             "phase2_epochs": 1,
             "valid_users": 200,
@@ -36,6 +38,25 @@ QUICKSTART: dict = {
     },
     "presets": {"laser": "cpu"},
 }
+
+
+# `laserrec compare`: every model at its own defaults ("cpu" preset for the LLM models); Laser reads the
+# SASRec run of the same comparison folder.
+COMPARE: dict = {
+    "settings": {"laser": {"cf_run": "{out}/sasrec"}},
+    "presets": {"laser": "cpu", "lite_llm4rec": "cpu", "darec": "cpu"},
+}
+
+
+def model_settings(base: dict[str, dict], items: list[str]) -> dict[str, dict]:
+    """``base`` updated by ``["laser.llm=minilm", ...]`` (MODEL.KEY=VALUE); ``base`` is not changed."""
+    out = {model: dict(values) for model, values in base.items()}
+    for model_key, value in parse_overrides(items).items():
+        model, dot, key = model_key.partition(".")
+        if not dot or not key:
+            raise ConfigError(f"--set {model_key}={value}: expected MODEL.KEY=VALUE, e.g. laser.llm=minilm")
+        out.setdefault(model, {})[key] = value
+    return out
 
 
 def obtain_dataset(name: str, dest: str | Path) -> Path:
@@ -59,7 +80,11 @@ def run_or_reuse(
     """Train ``model`` into ``out``; a finished run is reused, an interrupted one resumed."""
     if (out / "metrics.json").exists():
         print(f"{model}: reusing the finished run in {out}")
-        return json.loads((out / "metrics.json").read_text())
+        result = json.loads((out / "metrics.json").read_text())
+        if "inference" not in result:  # a run made by `laserrec train`: add its inference speed
+            result["inference"] = measure_inference(out)
+            save_json(result, out / "metrics.json")
+        return result
     start = time.perf_counter()
     resume = (out / "last.pt").exists()
     result = train_run(
@@ -81,11 +106,20 @@ def measure_inference(run_dir: Path) -> dict:
     return inference_speed(net, leave_one_out(data).test)
 
 
+def parse_entry(entry: str) -> tuple[str, str]:
+    """``"laser"`` -> ("laser", "laser"); ``"laser_smollm2:laser"`` -> run folder/label and model name."""
+    name, _, model = entry.partition(":")
+    name, model = name.strip(), (model or name).strip()
+    if not name or not model:
+        raise ConfigError(f"model entry {entry!r}: expected MODEL or RUN_NAME:MODEL")
+    return name, model
+
+
 def compare(
     data_dir: str | Path,
     out: str | Path,
-    models: list[str],
-    settings: dict[str, dict],
+    models: list[str],  # model names, or RUN_NAME:MODEL to hold several runs of one model
+    settings: dict[str, dict],  # overrides per model name and per run name (the latter win)
     presets: dict[str, str] | None = None,
     progress: bool = True,
 ) -> str:
@@ -94,11 +128,12 @@ def compare(
     out.mkdir(parents=True, exist_ok=True)
     PreparedData.load(data_dir)  # fail early on a bad folder
     rows = []
-    for model in models:
-        values = {
-            k: v.format(out=out) if isinstance(v, str) else v for k, v in settings.get(model, {}).items()
-        }
-        rows.append(run_or_reuse(model, data_dir, out / model, values, (presets or {}).get(model), progress))
+    for entry in models:
+        name, model = parse_entry(entry)
+        merged = {**settings.get(model, {}), **(settings.get(name, {}) if name != model else {})}
+        values = {k: v.format(out=out) if isinstance(v, str) else v for k, v in merged.items()}
+        row = run_or_reuse(model, data_dir, out / name, values, (presets or {}).get(model), progress)
+        rows.append({**row, "label": name} if name != model else row)
     table = metrics_table(rows)
     (out / "results.md").write_text(
         f"# Results on {data_dir}\n\nFull ranking over all items, leave-one-out, test split.\n\n{table}\n",

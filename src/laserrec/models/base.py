@@ -34,6 +34,8 @@ class Recommender(nn.Module):
     #: "sequence": one sample per user, a target at every position (SASRec/BERT4Rec);
     #: "prefix": one sample per (history prefix, next item) pair (the LLM models).
     train_mode: str = "sequence"
+    #: progress bars of the model's own long work (encoding an item catalog); the trainer sets it
+    show_progress: bool = True
 
     @property
     def history_len(self) -> int:

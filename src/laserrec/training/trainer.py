@@ -58,6 +58,7 @@ class Trainer:
     ):
         self.model, self.split, self.cfg, self.run_dir = model, split, cfg, Path(run_dir)
         self.run_config, self.progress = run_config, progress
+        model.show_progress = progress
         self.samples = SampleSet(
             split.train, model.train_mode, model.history_len, cfg.seed, cfg.samples_per_epoch
         )

@@ -3,7 +3,9 @@
 The "cpu" preset (the default values) budgets tokens for a 2-core machine: SmolLM2 forward+backward runs
 at ~3.5 prompts/s at 128 tokens, so a prompt is kept near 200 tokens (5 most recent items, titles cut
 to 24 tokens), the prefix is 4 tokens and M-Former is small (K=4 experts of 4 queries, top-2, 2 blocks,
-d_m=256: about 2.5M parameters, negligible next to the LLM's forward). The "paper" preset holds the
+d_m=256: about 2.5M parameters, negligible next to the LLM's forward). Epochs are short (1,024 prompts,
+64 steps of 16): phase 1 re-encodes the item matrix at every epoch start, and a matrix that lags the weights
+by hundreds of steps is what held training back (``benchmarks/laser_probe.py``). The "paper" preset holds the
 published sizes (K=8, L=32, top-3, Z=12, d_m=768, 12 heads, 10 history items).
 """
 
@@ -41,8 +43,8 @@ class LaserConfig:
     temperature: float = field(0.05, "tau of the item-item contrastive loss")
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
-    phase1_epochs: int = field(3, "epochs of phase 1 (item matrix re-encoded at every epoch start)")
-    phase2_epochs: int = field(2, "epochs of phase 2 (item matrix of the best phase-1 epoch kept fixed)")
+    phase1_epochs: int = field(16, "epochs of phase 1 (item matrix re-encoded at every epoch start)")
+    phase2_epochs: int = field(4, "epochs of phase 2 (item matrix of the best phase-1 epoch kept fixed)")
     use_prefix: bool = field(True, "ablation: False = no prefix tokens at all")
     pooling: str = field(
         "suffix", "ablation: user/item embedding from suffix | mean (of prompt tokens) | eos"
@@ -114,8 +116,11 @@ PRESETS: dict[str, dict] = {
         "n_blocks": 2,
         "d_model": 256,
         "n_heads": 4,
-        "batch_size": 8,
-        "samples_per_epoch": 4096,
+        "batch_size": 16,
+        "samples_per_epoch": 1024,  # short epochs: the item matrix is re-encoded every 64 steps
+        "phase1_epochs": 16,
+        "phase2_epochs": 4,
+        "patience": 4,
     },
     "paper": {
         "max_history": 10,

@@ -185,7 +185,13 @@ class Laser(Recommender):
         self.eval()
         with (
             torch.inference_mode(),
-            tqdm(total=self.n_items, desc="encoding items", unit="item", leave=False) as bar,
+            tqdm(
+                total=self.n_items,
+                desc="encoding items",
+                unit="item",
+                leave=False,
+                disable=not self.show_progress,
+            ) as bar,
         ):
             for start in range(0, len(order), batch_size):
                 ids = torch.tensor(order[start : start + batch_size])

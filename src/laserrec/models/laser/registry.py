@@ -10,11 +10,11 @@ from laserrec.models.registry import ModelSpec, register
 
 # Training settings that suit a frozen LLM on a CPU (each can be overridden like any other key).
 LASER_TRAIN = {
-    "batch_size": 8,
+    "batch_size": 16,
     "lr": 1e-3,
     "weight_decay": 0.01,
-    "patience": 2,
-    "samples_per_epoch": 4096,
+    "patience": 4,
+    "samples_per_epoch": 1024,
     "eval_batch_size": 32,
     "grad_clip": 1.0,
     "valid_users": 1000,

@@ -130,7 +130,13 @@ class LiteLLM4Rec(Recommender):
         self.eval()
         with (
             torch.inference_mode(),
-            tqdm(total=self.n_items, desc="encoding items", unit="item", leave=False) as bar,
+            tqdm(
+                total=self.n_items,
+                desc="encoding items",
+                unit="item",
+                leave=False,
+                disable=not self.show_progress,
+            ) as bar,
         ):
             for start in range(0, len(order), self.config.item_batch_size):
                 ids = torch.tensor(order[start : start + self.config.item_batch_size])
