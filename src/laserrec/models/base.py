@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 
 @dataclass
@@ -36,6 +37,13 @@ class Recommender(nn.Module):
     train_mode: str = "sequence"
     #: progress bars of the model's own long work (encoding an item catalog); the trainer sets it
     show_progress: bool = True
+
+    def catalog_bar(self) -> tqdm:
+        """Progress bar over the item catalog (for models that encode every item's text)."""
+        total = getattr(self, "n_items", None)
+        return tqdm(
+            total=total, desc="encoding items", unit="item", leave=False, disable=not self.show_progress
+        )
 
     @property
     def history_len(self) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from laserrec.data.dataset import ItemText
 from laserrec.errors import CheckpointError, ConfigError
@@ -185,13 +184,7 @@ class Laser(Recommender):
         self.eval()
         with (
             torch.inference_mode(),
-            tqdm(
-                total=self.n_items,
-                desc="encoding items",
-                unit="item",
-                leave=False,
-                disable=not self.show_progress,
-            ) as bar,
+            self.catalog_bar() as bar,
         ):
             for start in range(0, len(order), batch_size):
                 ids = torch.tensor(order[start : start + batch_size])

@@ -14,7 +14,6 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from laserrec.data.dataset import ItemText
 from laserrec.errors import CheckpointError, ConfigError
@@ -130,13 +129,7 @@ class LiteLLM4Rec(Recommender):
         self.eval()
         with (
             torch.inference_mode(),
-            tqdm(
-                total=self.n_items,
-                desc="encoding items",
-                unit="item",
-                leave=False,
-                disable=not self.show_progress,
-            ) as bar,
+            self.catalog_bar() as bar,
         ):
             for start in range(0, len(order), self.config.item_batch_size):
                 ids = torch.tensor(order[start : start + self.config.item_batch_size])
