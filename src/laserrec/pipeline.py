@@ -130,7 +130,7 @@ def compare(
     rows = []
     for entry in models:
         name, model = parse_entry(entry)
-        merged = {**settings.get(model, {}), **(settings.get(name, {}) if name != model else {})}
+        merged = {**settings.get(model, {}), **settings.get(name, {})}
         values = {k: v.format(out=out) if isinstance(v, str) else v for k, v in merged.items()}
         row = run_or_reuse(model, data_dir, out / name, values, (presets or {}).get(model), progress)
         rows.append({**row, "label": name} if name != model else row)

@@ -106,7 +106,7 @@ class LaserConfig:
 
 
 PRESETS: dict[str, dict] = {
-    "cpu": {  # = the field defaults, spelled out
+    "cpu": {  # = the field defaults, spelled out (its training settings are LASER_TRAIN in registry.py)
         "max_history": 5,
         "max_title_tokens": 24,
         "max_prompt_tokens": 256,
@@ -116,11 +116,8 @@ PRESETS: dict[str, dict] = {
         "n_blocks": 2,
         "d_model": 256,
         "n_heads": 4,
-        "batch_size": 16,
-        "samples_per_epoch": 1024,  # short epochs: the item matrix is re-encoded every 64 steps
         "phase1_epochs": 16,
         "phase2_epochs": 4,
-        "patience": 4,
     },
     "paper": {
         "max_history": 10,

@@ -14,7 +14,7 @@ LASER_TRAIN = {
     "lr": 1e-3,
     "weight_decay": 0.01,
     "patience": 4,
-    "samples_per_epoch": 1024,
+    "samples_per_epoch": 1024,  # short epochs: phase 1 re-encodes the item matrix every 64 steps
     "eval_batch_size": 32,
     "grad_clip": 1.0,
     "valid_users": 1000,
