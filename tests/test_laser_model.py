@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import FakeCF
 from laserrec.data.dataset import ItemText
@@ -11,6 +12,7 @@ from laserrec.errors import ConfigError
 from laserrec.llm.backbone import build_tiny_backbone
 from laserrec.models.base import Batch
 from laserrec.models.laser.config import LaserConfig
+from laserrec.models.laser.inputs import PROMPT, READ, SUFFIX
 from laserrec.models.laser.model import Laser
 
 N_ITEMS = 6
@@ -164,6 +166,41 @@ def test_prepare_for_eval_reencodes_only_when_weights_changed(backbone):
     assert not torch.allclose(before, model.item_matrix)
 
 
+def test_warmup_loss_is_the_cosine_gap_to_mean_pooling_and_shrinks(backbone):
+    model = make(backbone, use_lb_loss=False)
+    model.set_phase(0)
+    users, items = model._user_inputs(HISTORY), model._item_inputs(TARGET)
+    gaps = []
+    for prompts, c, mask in (users, items):  # by hand: suffix slot vs. the mean over prompt-token slots
+        hidden, kinds, _ = model._hidden(prompts, c, mask)
+        for row in range(len(prompts)):
+            h, k = hidden[row].float(), kinds[row]
+            mean = h[(k == PROMPT) | (k == READ)].mean(0)
+            gaps.append(1 - F.cosine_similarity(h[k == SUFFIX].mean(0), mean, dim=0))
+    loss, logs = model.calculate_loss(Batch(HISTORY, TARGET))
+    assert loss.item() == pytest.approx(torch.stack(gaps).mean().item(), abs=1e-5)
+    assert logs["cos_gap"] == pytest.approx(loss.item())
+    # the suffix alone closes the gap (no prefix, so a decoder's mean-pooling target stays put)
+    model = make(backbone, use_prefix=False)
+    model.set_phase(0)
+    start = model.calculate_loss(Batch(HISTORY, TARGET))[0].item()
+    opt = torch.optim.Adam([model.suffix], lr=1e-2)
+    for _ in range(30):
+        loss, _ = model.calculate_loss(Batch(HISTORY, TARGET))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model.calculate_loss(Batch(HISTORY, TARGET))[0].item() < 0.3 * start
+
+
+def test_warmup_is_phase_zero_with_its_own_lr_and_can_be_switched_off(backbone):
+    on = make(backbone, warmup_epochs=2, warmup_lr=0.02, phase1_epochs=3, phase2_epochs=1)
+    assert on.phase_schedule(0) == [(0, 2), (1, 3), (2, 1)]
+    assert on.learning_rate(0, 1e-3) == 0.02 and on.learning_rate(1, 1e-3) == 1e-3
+    assert make(backbone, warmup_epochs=0).phase_schedule(0)[0][0] == 1
+    assert make(backbone, pooling="mean").phase_schedule(0)[0][0] == 1  # nothing to warm without a suffix
+
+
 ABLATIONS = [
     {"use_prefix": False},
     {"pooling": "mean"},
@@ -172,6 +209,7 @@ ABLATIONS = [
     {"single_expert": True},
     {"use_lb_loss": False},
     {"n_suffix": 3},
+    {"warmup_epochs": 0},
     {"phase1": False},
     {"phase2": False},
     {"padding_side": "right"},

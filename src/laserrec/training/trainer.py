@@ -67,13 +67,14 @@ class Trainer:
         self.schedule = model.phase_schedule(cfg.epochs)
         self.valid = split.valid.sample(cfg.valid_users, cfg.seed)
         self.state = TrainState()
-        self.optimizer = self._new_optimizer()
+        self.optimizer = self._new_optimizer(self.schedule[0][0])
         self._stop_requested = False
 
     # ------------------------------------------------------------ helpers
-    def _new_optimizer(self) -> torch.optim.Optimizer:
+    def _new_optimizer(self, phase: int) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        lr = self.model.learning_rate(phase, self.cfg.lr)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=self.cfg.weight_decay)
 
     def _payload(self) -> dict:
         return {
@@ -127,7 +128,7 @@ class Trainer:
             self.model.load_trainable_state_dict(
                 torch.load(self.run_dir / "best.pt", weights_only=False)["model"]
             )
-            self.optimizer = self._new_optimizer()
+            self.optimizer = self._new_optimizer(phase)
             st.bad_epochs = 0
         self.model.set_phase(phase)
         while st.epoch < max_epochs and st.bad_epochs < self.cfg.patience:
@@ -184,7 +185,7 @@ class Trainer:
         self._end_epoch(phase, st.loss_sum / max(1, n_batches))
 
     def _label(self, phase: int) -> str:
-        return f"epoch {self.state.global_epoch}" + (f" (phase {phase})" if phase else "")
+        return f"epoch {self.state.global_epoch}" + (f" (phase {phase})" if len(self.schedule) > 1 else "")
 
     def _end_epoch(self, phase: int, loss: float) -> None:
         st = self.state

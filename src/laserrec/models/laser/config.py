@@ -43,6 +43,12 @@ class LaserConfig:
     temperature: float = field(0.05, "tau of the item-item contrastive loss")
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
+    warmup_epochs: int = field(
+        2,
+        "epochs of suffix warm-up before phase 1 (phase 0): the suffix output is fitted (1 - cos) to the "
+        "frozen LLM's mean pooling of the same user and item prompts; 0 = off (the paper's start)",
+    )
+    warmup_lr: float = field(1e-2, "learning rate of the warm-up (the phases use the training lr)")
     phase1_epochs: int = field(16, "epochs of phase 1 (item matrix re-encoded at every epoch start)")
     phase2_epochs: int = field(4, "epochs of phase 2 (item matrix of the best phase-1 epoch kept fixed)")
     use_prefix: bool = field(True, "ablation: False = no prefix tokens at all")
@@ -90,7 +96,8 @@ class LaserConfig:
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
         check(self.lb_weight >= 0, f"lb_weight must be >= 0, got {self.lb_weight}")
-        for name in ("phase1_epochs", "phase2_epochs"):
+        check(self.warmup_lr > 0, f"warmup_lr must be > 0, got {self.warmup_lr}")
+        for name in ("warmup_epochs", "phase1_epochs", "phase2_epochs"):
             check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         check(self.phase1 or self.phase2, "phase1 and phase2 cannot both be off")
 

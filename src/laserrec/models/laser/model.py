@@ -3,6 +3,8 @@
 User and item embeddings come from one prompt template: ``[prefix | prompt tokens | suffix]`` through the
 frozen LLM, read at the suffix. Training is item-item contrastive: the user embedding against the whole
 (fixed, no-grad) item matrix. Phase 1 re-encodes the item matrix at every epoch start; phase 2 keeps it.
+An optional warm-up before phase 1 (phase 0) fits the suffix output to the LLM's own mean pooling of the
+same prompt, so contrastive training starts from a usable embedding (see ``LaserConfig.warmup_epochs``).
 """
 
 from __future__ import annotations
@@ -133,8 +135,9 @@ class Laser(Recommender):
             return self.prefix_embeddings.expand(b, *self.prefix_embeddings.shape), zero  # (B, L, H)
         return None, zero
 
-    def _forward(self, prompts: list[list[int]], c, mask) -> tuple[torch.Tensor, torch.Tensor]:
-        """Input: B prompts, C (B, N, d_c) and its mask (B, N) (or None). Output: (B, H) fp32, LB loss."""
+    def _hidden(self, prompts: list[list[int]], c, mask):
+        """Input: B prompts, C (B, N, d_c) and its mask (B, N) (or None).
+        Output: last hidden states (B, T, H), slot kinds (B, T), LB loss."""
         prefix, lb = self._prefix(c, mask, len(prompts))
         n_suffix = 0 if self.suffix is None else self.suffix.shape[0]
         ids, kinds = layout(
@@ -145,7 +148,12 @@ class Laser(Recommender):
         out = self.backbone(
             inputs_embeds=embeds, attention_mask=attention, position_ids=positions, use_cache=False
         )
-        return pool(out.last_hidden_state, kinds, self.config.pooling), lb
+        return out.last_hidden_state, kinds, lb
+
+    def _forward(self, prompts: list[list[int]], c, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output: (B, H) fp32 embeddings (read as config.pooling says), LB loss."""
+        hidden, kinds, lb = self._hidden(prompts, c, mask)
+        return pool(hidden, kinds, self.config.pooling), lb
 
     def _user_states(self, history: torch.Tensor):
         """C for users: the frozen ID model's states at the last max_history positions (the prompt items)."""
@@ -156,10 +164,20 @@ class Laser(Recommender):
         keep = self.config.max_history
         return c[:, -keep:].float(), (history > 0)[:, -keep:]  # (B, N, d_c), (B, N)
 
+    def _user_inputs(self, history: torch.Tensor):
+        return [self.prompts.build(row) for row in history.tolist()], *self._user_states(history)
+
+    def _item_inputs(self, ids: torch.Tensor):
+        """Prompts of single items and their C: the ID model's item embedding (B, 1, d_c)."""
+        prompts = [self.prompts.build([i]) for i in ids.tolist()]
+        if self.mformer is None:
+            return prompts, None, None
+        with torch.no_grad():
+            c = self.cf.item_states(ids).float()  # (B, 1, d_c)
+        return prompts, c, torch.ones(c.shape[:2], dtype=torch.bool)
+
     def _encode_users(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        prompts = [self.prompts.build(row) for row in history.tolist()]
-        c, mask = self._user_states(history)
-        return self._forward(prompts, c, mask)
+        return self._forward(*self._user_inputs(history))
 
     def encode_users(self, history: torch.Tensor) -> torch.Tensor:
         """Input: (B, T) left-padded item ids. Output: (B, H) float32 user embeddings."""
@@ -167,13 +185,7 @@ class Laser(Recommender):
 
     def encode_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Input: (B,) item ids. Output: (B, H) float32 item embeddings (an item = a history of one)."""
-        prompts = [self.prompts.build([i]) for i in ids.tolist()]
-        c = mask = None
-        if self.mformer is not None:
-            with torch.no_grad():
-                c = self.cf.item_states(ids).float()  # (B, 1, d_c)
-            mask = torch.ones(c.shape[:2], dtype=torch.bool)
-        return self._forward(prompts, c, mask)[0]
+        return self._forward(*self._item_inputs(ids))[0]
 
     # ------------------------------------------------------------------ item matrix and phases
     def refresh_item_matrix(self, batch_size: int | None = None) -> None:
@@ -200,29 +212,41 @@ class Laser(Recommender):
         return max(self.config.max_history, cf_len)
 
     def phase_schedule(self, epochs: int) -> list[tuple[int, int]]:  # noqa: ARG002 - phases set their own
-        """Phase 1 (items re-encoded every epoch) then phase 2 (item matrix of the best epoch fixed)."""
+        """Warm-up (phase 0, if on), phase 1 (items re-encoded every epoch), phase 2 (item matrix fixed)."""
         c = self.config
-        return [(p, n) for p, n, on in ((1, c.phase1_epochs, c.phase1), (2, c.phase2_epochs, c.phase2)) if on]
+        phases = (
+            (0, c.warmup_epochs, c.warmup_epochs > 0 and c.pooling == "suffix"),
+            (1, c.phase1_epochs, c.phase1),
+            (2, c.phase2_epochs, c.phase2),
+        )
+        return [(p, n) for p, n, on in phases if on]
+
+    def learning_rate(self, phase: int, lr: float) -> float:
+        return self.config.warmup_lr if phase == 0 else lr
 
     def set_phase(self, phase: int) -> None:
-        """1: items re-encoded at every epoch start; 2: the matrix stays (encoded once if it never was)."""
-        if phase not in (1, 2):
-            raise ConfigError(f"Laser phase must be 1 or 2, got {phase}")
+        """0: suffix warm-up; 1: items re-encoded at every epoch start; 2: the matrix stays (encoded once
+        if it never was)."""
+        if phase not in (0, 1, 2):
+            raise ConfigError(f"Laser phase must be 0 (warm-up), 1 or 2, got {phase}")
         self.phase = phase
         if phase == 2 and not self._has_matrix:
             self.refresh_item_matrix()
 
     def on_epoch_start(self, epoch: int) -> None:
-        if not self._has_matrix or (self.phase == 1 and self._dirty):
+        if self.phase == 1 and (self._dirty or not self._has_matrix):
             self.refresh_item_matrix()
 
     def prepare_for_eval(self) -> None:
-        """Phase 1: re-encode items if weights changed since the last encoding. Phase 2: keep the matrix."""
-        self.on_epoch_start(-1)
+        """Re-encode items if the weights changed since the last encoding, except in phase 2."""
+        if not self._has_matrix or (self.phase != 2 and self._dirty):
+            self.refresh_item_matrix()
 
     # ------------------------------------------------------------------ loss and scores
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB."""
+        if self.phase == 0:
+            return self._warmup_loss(batch)
         if not self._has_matrix:
             self.refresh_item_matrix()
         h, lb = self._encode_users(batch.history)
@@ -232,6 +256,25 @@ class Laser(Recommender):
         loss = iic + self.config.lb_weight * lb if use_lb else iic
         self._dirty = True
         return loss, {"iic": iic.item(), "lb": lb.item()}
+
+    def _warmup_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Warm-up: 1 - cos(suffix output, the same forward's mean over prompt tokens (no grad)), over the
+        batch's user prompts and its target items' prompts, plus lambda * LB.
+
+        An untrained suffix reads an anisotropic state (every item at cosine ~0.9 to every other) while
+        the frozen LLM's mean pooling already ranks well; fitting one to the other first gives the
+        contrastive phases a usable start instead of spending their steps finding one.
+        """
+        gaps, lbs = [], []
+        for prompts, c, mask in (self._user_inputs(batch.history), self._item_inputs(batch.target)):
+            hidden, kinds, lb = self._hidden(prompts, c, mask)
+            target = pool(hidden, kinds, "mean").detach()
+            gaps.append(1 - F.cosine_similarity(pool(hidden, kinds, "suffix"), target, dim=-1))
+            lbs.append(lb)
+        gap, lb = torch.cat(gaps).mean(), torch.stack(lbs).mean()
+        use_lb = self.config.use_lb_loss and self.mformer is not None
+        self._dirty = True
+        return (gap + self.config.lb_weight * lb if use_lb else gap), {"cos_gap": gap.item(), "lb": lb.item()}
 
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         """Cosine score of every item. Output: (B, n_items + 1), column 0 = -inf."""
