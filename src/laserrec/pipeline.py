@@ -29,6 +29,7 @@ QUICKSTART: dict = {
             "cf_run": "{out}/sasrec",
             "samples_per_epoch": 256,
             "batch_size": 8,
+            "warmup_epochs": 1,
             "phase1_epochs": 1,
             "phase2_epochs": 1,
             "valid_users": 200,

@@ -5,7 +5,8 @@ at ~3.5 prompts/s at 128 tokens, so a prompt is kept near 200 tokens (5 most rec
 to 24 tokens), the prefix is 4 tokens and M-Former is small (K=4 experts of 4 queries, top-2, 2 blocks,
 d_m=256: about 2.5M parameters, negligible next to the LLM's forward). Epochs are short (1,024 prompts,
 64 steps of 16): phase 1 re-encodes the item matrix at every epoch start, and a matrix that lags the weights
-by hundreds of steps is what held training back (``benchmarks/laser_probe.py``). The "paper" preset holds the
+by hundreds of steps is what held training back (``benchmarks/laser_probe.py``). Four warm-up epochs come
+first (see ``warmup_epochs``; not part of the paper, 0 turns them off). The "paper" preset holds the
 published sizes (K=8, L=32, top-3, Z=12, d_m=768, 12 heads, 10 history items).
 """
 
@@ -44,7 +45,7 @@ class LaserConfig:
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     warmup_epochs: int = field(
-        2,
+        4,
         "epochs of suffix warm-up before phase 1 (phase 0): the suffix output is fitted (1 - cos) to the "
         "frozen LLM's mean pooling of the same user and item prompts; 0 = off (the paper's start)",
     )
