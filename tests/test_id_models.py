@@ -12,7 +12,7 @@ from laserrec.models.bert4rec.model import BERT4Rec
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.sasrec.model import SASRec
 from laserrec.training.runs import evaluate_run, load_run, train_run
-from laserrec.training.samples import SampleSet, prefix_pairs, sequence_windows
+from laserrec.training.samples import SampleSet, heldout_sequences, prefix_pairs, sequence_windows
 
 SMALL = {"hidden_size": 16, "n_heads": 2, "inner_size": 32, "max_len": 8}
 
@@ -26,6 +26,25 @@ def test_sequence_windows_cover_every_target_once():
     assert targets == list(range(2, 12))
     assert all(len(w) <= 5 for w in windows)
     assert prefix_pairs([np.array([5, 6, 7])], 2) == [(pytest.approx([5]), 6), (pytest.approx([5, 6]), 7)]
+
+
+def test_heldout_samples_are_the_validation_steps_of_users_outside_the_validation_sample(toy_data):
+    split = leave_one_out(toy_data)
+    validated = split.valid.sample(10, seed=0)
+    s = SampleSet(heldout_sequences(split.valid, validated), "prefix", 5, seed=0, last_only=True)
+    outside = [k for k, u in enumerate(split.valid.users) if u not in set(validated.users.tolist())]
+    assert len(s) == len(split.valid) - 10 == len(outside)
+    for (history, target), k in zip(s.samples, outside, strict=True):
+        assert target == split.valid.targets[k]  # a step no ID model was trained to predict
+        assert history.tolist() == split.valid.histories[k][-5:].tolist()
+
+
+def test_train_on_heldout_is_refused_for_sequence_models_and_when_nothing_is_left(toy_dir, tmp_path):
+    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "1", "train_on": "heldout"}
+    with pytest.raises(ConfigError, match="train_on=heldout is for the LLM models"):
+        train_run("sasrec", toy_dir, tmp_path / "r", overrides={**over, "valid_users": "10"}, progress=False)
+    with pytest.raises(ConfigError, match="train_on 'everything'"):
+        train_run("sasrec", toy_dir, tmp_path / "r2", overrides={"train_on": "everything"}, progress=False)
 
 
 def test_batches_are_reproducible_and_dynamically_padded(toy_data):

@@ -22,6 +22,12 @@ class TrainConfig:
     )
     eval_every: int = field(1, "validate every this many epochs")
     samples_per_epoch: int = field(0, "train on a random sample of this many samples per epoch (0 = all)")
+    train_on: str = field(
+        "train",
+        "training samples: train (every next-item step of the training sequences) | heldout (each user's "
+        "validation step, for the users outside the validation sample: targets a frozen ID model was never "
+        "fitted to; for Laser/DARec)",
+    )
     mask_seen: bool = field(False, "exclude items already in the history from the ranking (default: no)")
     save_every_steps: int = field(0, "also checkpoint every this many steps inside an epoch (0 = per epoch)")
     seed: int = field(2020, "seed of shuffling, sampling, dropout and initialisation")
@@ -31,6 +37,7 @@ class TrainConfig:
         check(self.epochs >= 0 and self.batch_size > 0, "epochs must be >= 0 and batch_size > 0")
         check(self.lr > 0, f"lr must be positive, got {self.lr}")
         check(self.patience > 0 and self.eval_every > 0, "patience and eval_every must be positive")
+        check(self.train_on in ("train", "heldout"), f"train_on {self.train_on!r}: expected train|heldout")
         metric, _, k = self.valid_metric.partition("@")
         check(
             metric == "mrr" or (metric in ("recall", "ndcg") and k.isdigit()),

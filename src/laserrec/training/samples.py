@@ -2,7 +2,8 @@
 
 "sequence" mode: windows of max_len + 1 items cut from the end of each sequence (stride max_len),
 so every training target is predicted once per epoch with up to max_len items of context.
-"prefix" mode: one (most recent max_len items, next item) pair per position (Laser, RecFormer).
+"prefix" mode: one (most recent max_len items, next item) pair per position (Laser, RecFormer), or with
+``train_on=heldout`` one pair per user: its validation step, for users outside the validation sample.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from laserrec.data.dataset import EvalSet
 from laserrec.evaluation.evaluator import pad_left
 from laserrec.models.base import Batch
 
@@ -22,19 +24,40 @@ def sequence_windows(train: list[np.ndarray], max_len: int) -> list[np.ndarray]:
     return windows
 
 
-def prefix_pairs(train: list[np.ndarray], max_len: int) -> list[tuple[np.ndarray, int]]:
-    return [(seq[max(0, t - max_len) : t], int(seq[t])) for seq in train for t in range(1, len(seq))]
+def prefix_pairs(
+    train: list[np.ndarray], max_len: int, last_only: bool = False
+) -> list[tuple[np.ndarray, int]]:
+    """(up to max_len items before t, item t) for every t >= 1, or only the last t."""
+    steps = lambda seq: [len(seq) - 1] if last_only else range(1, len(seq))  # noqa: E731
+    return [(seq[max(0, t - max_len) : t], int(seq[t])) for seq in train if len(seq) > 1 for t in steps(seq)]
+
+
+def heldout_sequences(valid: EvalSet, validated: EvalSet) -> list[np.ndarray]:
+    """History + validation item of every validation user not in ``validated`` (for ``train_on=heldout``)."""
+    keep = ~np.isin(valid.users, validated.users)
+    return [np.append(valid.histories[k], valid.targets[k]) for k in np.flatnonzero(keep)]
 
 
 class SampleSet:
     """All training samples of one mode; ``batches(epoch)`` yields a seeded, reproducible order."""
 
-    def __init__(self, train: list[np.ndarray], mode: str, max_len: int, seed: int, per_epoch: int = 0):
+    def __init__(
+        self,
+        train: list[np.ndarray],
+        mode: str,
+        max_len: int,
+        seed: int,
+        per_epoch: int = 0,
+        last_only: bool = False,
+    ):
+        """``last_only`` (prefix mode): one sample per sequence, its last item as the target."""
         if mode not in ("sequence", "prefix"):
             raise ValueError(f"unknown train mode {mode!r}")
         self.mode, self.max_len, self.seed, self.per_epoch = mode, max_len, seed, per_epoch
         self.samples = (
-            sequence_windows(train, max_len) if mode == "sequence" else prefix_pairs(train, max_len)
+            sequence_windows(train, max_len)
+            if mode == "sequence"
+            else prefix_pairs(train, max_len, last_only)
         )
 
     def __len__(self) -> int:

@@ -19,12 +19,12 @@ from tqdm.auto import tqdm
 
 from laserrec.config import save_json
 from laserrec.data.dataset import Split
-from laserrec.errors import CheckpointError, LaserrecError
+from laserrec.errors import CheckpointError, ConfigError, LaserrecError
 from laserrec.evaluation.evaluator import evaluate
 from laserrec.models.base import Recommender
 from laserrec.training.checkpoint import load_checkpoint, save_checkpoint
 from laserrec.training.config import TrainConfig
-from laserrec.training.samples import SampleSet
+from laserrec.training.samples import SampleSet, heldout_sequences
 
 
 class Interrupted(LaserrecError):
@@ -59,13 +59,27 @@ class Trainer:
         self.model, self.split, self.cfg, self.run_dir = model, split, cfg, Path(run_dir)
         self.run_config, self.progress = run_config, progress
         model.show_progress = progress
+        self.valid = split.valid.sample(cfg.valid_users, cfg.seed)
+        heldout = cfg.train_on == "heldout"
+        if heldout and model.train_mode != "prefix":
+            raise ConfigError(
+                f"train_on=heldout is for the LLM models; {type(model).__name__} trains on whole sequences"
+            )
         self.samples = SampleSet(
-            split.train, model.train_mode, model.history_len, cfg.seed, cfg.samples_per_epoch
+            heldout_sequences(split.valid, self.valid) if heldout else split.train,
+            model.train_mode,
+            model.history_len,
+            cfg.seed,
+            cfg.samples_per_epoch,
+            last_only=heldout,
         )
         if len(self.samples) == 0:
-            raise LaserrecError("no training samples: every user has fewer than 2 training interactions")
+            raise LaserrecError(
+                "no training samples: train_on=heldout needs valid_users smaller than the number of users"
+                if heldout
+                else "no training samples: every user has fewer than 2 training interactions"
+            )
         self.schedule = model.phase_schedule(cfg.epochs)
-        self.valid = split.valid.sample(cfg.valid_users, cfg.seed)
         self.state = TrainState()
         self.optimizer = self._new_optimizer(self.schedule[0][0])
         self._stop_requested = False
