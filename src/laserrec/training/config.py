@@ -26,7 +26,7 @@ class TrainConfig:
         "train",
         "training samples: train (every next-item step of the training sequences) | heldout (each user's "
         "validation step, for the users outside the validation sample: targets a frozen ID model was never "
-        "fitted to; for Laser/DARec)",
+        "fitted to; for the LLM models)",
     )
     mask_seen: bool = field(False, "exclude items already in the history from the ranking (default: no)")
     save_every_steps: int = field(0, "also checkpoint every this many steps inside an epoch (0 = per epoch)")
