@@ -9,7 +9,8 @@ and OMP_WAIT_POLICY fixed before torch starts):
   step on the trainable parts) and full-ranking evaluation of N users;
 - the plain path (a straightforward Hugging Face forward: fp32 weights, random unsorted batches padded
   to their longest prompt, no_grad) on the same prompts, as a time ratio;
-- levers on item encoding: threads, dtype, batch size, torch.compile, OMP_WAIT_POLICY, malloc tuning.
+- levers on item encoding: attention kernel, threads, dtype, batch size, torch.compile, OMP_WAIT_POLICY,
+  malloc tuning; the attention kernel also on training steps.
 
 Model FLOPs come from the tokens actually fed (prefix + prompt + suffix, padding excluded); see
 ``CONVENTIONS``. Run it on an idle machine: another busy process changes the numbers several-fold.
@@ -39,6 +40,7 @@ from laserrec.bench_paths import (
     matmul_gflops,
 )
 from laserrec.errors import LaserrecError
+from laserrec.llm import attention
 
 SIZES = {  # prompts per measurement; "quick" only checks that everything runs
     "full": {"items": 256, "users": 256, "train_steps": 12, "lever_items": 128, "matmul": 2048, "reps": 10},
@@ -104,6 +106,8 @@ def _build(spec: dict):
         overrides.setdefault("prefix_source", "learned")
     model_cfg, train_cfg = resolve_configs("laser", {}, overrides, None)
     model = build_model("laser", model_cfg, data, seed=0)
+    if spec.get("attention"):
+        attention.use(model.backbone, spec["attention"])
     split = leave_one_out(data)
     size = SIZES[spec["size"]]
     rng = np.random.default_rng(0)
@@ -133,24 +137,19 @@ def _encode_rates(model, encode, items, hist, item_bs: int, user_bs: int) -> dic
     return out
 
 
-def _measure_main(spec: dict) -> dict:
-    """The fast path: item and user encoding, training steps, full evaluation, peak RSS."""
-    from laserrec.evaluation.evaluator import evaluate
+def _train_rate(model, split, train_cfg, steps: int) -> dict:
+    """Training steps (forward + backward + optimizer step) against a stand-in catalog of random unit rows
+    (encoding the real one is timed per item elsewhere); two warm-up steps (optimizer state; where
+    torch.compile compiles the backward) are timed apart."""
     from laserrec.training.samples import SampleSet
 
-    model, split, train_cfg, items, size = _build(spec)
-    users, hist = _users(model, split, size["users"])
-    enc_bs, eval_bs = model.config.encode_batch_size, train_cfg.eval_batch_size
-    out = _encode_rates(model, encode_fast, items, hist, enc_bs, eval_bs)
-    # Training: random unit rows stand in for the catalog (encoding it all is timed above, per item).
     state = model.trainable_state_dict()
     matrix = F.normalize(torch.randn_like(state["item_matrix"]), dim=-1)
     matrix[0] = 0
     model.load_trainable_state_dict({**state, "item_matrix": matrix})
+    model.set_phase(1)
     samples = SampleSet(split.train, model.train_mode, model.history_len, train_cfg.seed)
-    batches = [
-        samples.batch(i) for i in samples.batch_order(0, train_cfg.batch_size)[: 1 + size["train_steps"]]
-    ]
+    batches = [samples.batch(i) for i in samples.batch_order(0, train_cfg.batch_size)[: 2 + steps]]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
 
@@ -163,13 +162,26 @@ def _measure_main(spec: dict) -> dict:
         opt.step()
 
     model.train()
-    step(batches[0])  # warm-up (optimizer state allocation)
-    timed = _timed(lambda: [step(b) for b in batches[1:]])
-    prompts = [p for b in batches[1:] for p in build_prompts(model, "users", b.history)]
-    out["train"] = {
+    warmup = _timed(lambda: [step(b) for b in batches[:2]])
+    timed = _timed(lambda: [step(b) for b in batches[2:]])
+    model.eval()
+    prompts = [p for b in batches[2:] for p in build_prompts(model, "users", b.history)]
+    return {
         **_rate(model, prompts, timed, len(prompts), train=True),
         "batch_size": train_cfg.batch_size,
+        "warmup_seconds": round(warmup["seconds"], 2),
     }
+
+
+def _measure_main(spec: dict) -> dict:
+    """The fast path: item and user encoding, training steps, full evaluation, peak RSS."""
+    from laserrec.evaluation.evaluator import evaluate
+
+    model, split, train_cfg, items, size = _build(spec)
+    users, hist = _users(model, split, size["users"])
+    enc_bs, eval_bs = model.config.encode_batch_size, train_cfg.eval_batch_size
+    out = _encode_rates(model, encode_fast, items, hist, enc_bs, eval_bs)
+    out["train"] = _train_rate(model, split, train_cfg, size["train_steps"])
     model.set_phase(2)  # keep the (stand-in) catalog: evaluation scores users only
     timed = _timed(lambda: evaluate(model, users, model.history_len, (10,), eval_bs, progress=False))
     out["full_eval"] = {"users": len(users), "seconds": round(timed["seconds"], 3), "batch_size": eval_bs}
@@ -191,21 +203,22 @@ def _measure_plain(spec: dict) -> dict:
 
 
 def _measure_lever(spec: dict) -> dict:
-    """Fast-path item encoding under one setting; the warm-up (two batches of different lengths,
-    where torch.compile compiles) is timed apart."""
-    model, _, _, items, size = _build(spec)
+    """Fast-path item encoding under one setting (and training steps if spec["train"]); the warm-up (two
+    batches of different lengths, where torch.compile compiles) is timed apart."""
+    model, split, train_cfg, items, size = _build(spec)
     items, bs = items[: size["lever_items"]], spec["batch_size"]
-    if spec.get("compile"):
-        model.backbone.forward = torch.compile(model.backbone.forward, dynamic=True)
     lengths = [len(p) for p in build_prompts(model, "items", items)]
     order = np.argsort(lengths)
     warm = torch.cat([items[order[:bs]], items[order[-bs:]]])
     warmup = _timed(lambda: [encode_fast(model, "items", w, bs) for w in warm.split(bs)])
     timed = _timed(encode_fast, model, "items", items, bs)
-    return {
+    out = {
         **_rate(model, build_prompts(model, "items", items), timed, len(items)),
         "warmup_seconds": round(warmup["seconds"], 2),
     }
+    if spec.get("train"):
+        out["train"] = _train_rate(model, split, train_cfg, size["train_steps"])
+    return out
 
 
 def _child_main(spec: dict) -> dict:
@@ -239,11 +252,13 @@ def _spawn(spec: dict, env: dict | None = None, timeout: float = 3600) -> dict:
 def _lever_specs(base: dict, cores: int, encode_bs: int) -> list[tuple[str, str, dict, dict]]:
     """(lever, setting, spec changes, env) — the baseline is all cores, bf16, the encode batch size,
     passive OpenMP waiting, glibc's default malloc, no compile."""
-    rows = [("baseline", f"{cores} threads, bf16, batch {encode_bs}", {}, {})]
+    rows = [("baseline", f"{cores} threads, bf16, batch {encode_bs}", {"train": True}, {})]
+    rows += [("attention", "PyTorch SDPA (flash kernel)", {"attention": "sdpa", "train": True}, {})]
     rows += [("threads", str(t), {"threads": t}, {}) for t in sorted({1, cores}) if t != cores]
     rows += [("dtype", "fp32", {"dtype": "fp32"}, {})]
     rows += [("batch size", str(b), {"batch_size": b}, {}) for b in (8, 16, 32) if b != encode_bs]
-    rows += [("torch.compile", "dynamic=True", {"compile": True}, {})]
+    compiled = {"overrides": {**base["overrides"], "compile": True}, "train": True}
+    rows += [("torch.compile", "compile=true (dynamic=True)", compiled, {})]
     rows += [("OMP_WAIT_POLICY", "ACTIVE", {}, {"OMP_WAIT_POLICY": "ACTIVE"})]
     rows += [("malloc", "mmap/trim thresholds 1 GiB", {}, MALLOC_ENV)]
     return [(lever, setting, {**base, **change}, env) for lever, setting, change, env in rows]
@@ -311,7 +326,8 @@ def run_bench(
         "settings": {
             **{k: base[k] for k in ("data", "cf", "llm", "overrides", "size", "threads")},
             "sizes": SIZES[size],
-            "levers_measure": f"fast-path item encoding of {SIZES[size]['lever_items']} items per setting",
+            "levers_measure": f"fast-path item encoding of {SIZES[size]['lever_items']} items per setting "
+            "(baseline and attention rows: also training steps)",
         },
         "conventions": CONVENTIONS,
         **_headline(ceil, main, plain, cores),
@@ -333,6 +349,12 @@ def _run_levers(base: dict, ceil: dict, encode_bs: int) -> list[dict]:
             baseline = r if lever == "baseline" else baseline
             if baseline:
                 row["speed_vs_baseline"] = round(r["prompts_per_s"] / baseline["prompts_per_s"], 3)
+            if "train" in r and baseline and "train" in baseline:
+                bf16 = ceil[spec["threads"]].get("gflops_bf16")
+                row["train_mfu"] = _mfu(r["train"]["model_gflops_per_s"], bf16)
+                row["train_speed_vs_baseline"] = round(
+                    r["train"]["prompts_per_s"] / baseline["train"]["prompts_per_s"], 3
+                )
             if lever == "torch.compile" and baseline:
                 row["compile_seconds"] = round(r["warmup_seconds"] - baseline["warmup_seconds"], 2)
         levers.append(row)

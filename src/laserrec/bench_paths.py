@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from laserrec.errors import ConfigError
+from laserrec.llm.attention import attention
 
 
 def forward_flops(backbone: torch.nn.Module, tokens: list[int]) -> float:
@@ -59,7 +60,8 @@ def encode_plain(
     model, kind: str, rows: torch.Tensor, batch_size: int, seed: int = 0, backbone=None
 ) -> torch.Tensor:
     """The straightforward Hugging Face way, as a reference: random batches, each right-padded to its
-    longest prompt, default position ids, no_grad; ``backbone`` (default: the model's) in its own dtype.
+    longest prompt, default position ids, PyTorch's SDPA attention, no_grad; ``backbone`` (default: the
+    model's) in its own dtype.
 
     Output: (N, H) float32 in the order of ``rows``. Only the suffix pooling is supported.
     """
@@ -69,7 +71,7 @@ def encode_plain(
     order = np.random.default_rng(seed).permutation(len(rows))
     out = torch.empty(len(rows), model.item_matrix.shape[1])
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), attention(net, "sdpa"):
         for lo in range(0, len(order), batch_size):
             idx = torch.from_numpy(order[lo : lo + batch_size])
             out[idx] = _plain_batch(model, net, kind, rows[idx])

@@ -60,7 +60,12 @@ def bench_table(r: dict) -> str:
     lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows), ""]
     lines += ["| lever | setting | prompts/s | MFU | × baseline | note |", "|---|---|---|---|---|---|"]
     for lv in r["levers"]:
-        note = lv.get("error") or (f"compile {lv['compile_seconds']} s" if "compile_seconds" in lv else "")
+        notes = [f"compile {lv['compile_seconds']} s"] if "compile_seconds" in lv else []
+        if "train_mfu" in lv:
+            notes.append(
+                f"training: MFU {lv['train_mfu']:.1%}, × baseline {lv.get('train_speed_vs_baseline', 1.0)}"
+            )
+        note = lv.get("error") or "; ".join(notes)
         mfu = f"{lv['mfu']:.1%}" if lv.get("mfu") else ""
         lines.append(
             f"| {lv['lever']} | {lv['setting']} | {lv.get('prompts_per_s', '')} | {mfu} | "

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from laserrec.errors import ConfigError
+from laserrec.llm import attention
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 BUILTIN = ("smollm2", "minilm")
@@ -45,6 +46,9 @@ class Backbone:
     @property
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
+
+    def __post_init__(self) -> None:
+        attention.use(self.model)  # the short-prompt attention (llm/attention.py) where the model allows
 
     def input_embeddings(self) -> nn.Module:
         return self.model.get_input_embeddings()

@@ -44,6 +44,11 @@ class LaserConfig:
     temperature: float = field(0.05, "tau of the item-item contrastive loss")
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
+    compile: bool = field(
+        False,
+        "torch.compile the frozen backbone (dynamic shapes): on this CPU ~1.1x training and ~1.2x encoding "
+        "speed after a 2-3 minute compile, so it pays on runs of more than about half an hour",
+    )
     warmup_epochs: int = field(
         4,
         "epochs of suffix warm-up before phase 1 (phase 0): the suffix output is fitted (1 - cos) to the "

@@ -64,6 +64,8 @@ class Laser(Recommender):
             raise ConfigError("Laser with an M-Former prefix needs a trained ID model (cf); none was given")
         self.attach_frozen_cf(cf)
         self.backbone = freeze(backbone.model)
+        # A plain function, not a module attribute: the compiled wrapper is not a second copy of the weights.
+        self._run_backbone = torch.compile(self.backbone.forward, dynamic=True) if config.compile else None
         self.kind = backbone.kind
         self.prompts = PromptBuilder(
             backbone.tokenizer,
@@ -145,7 +147,7 @@ class Laser(Recommender):
         )
         embeds = join(self.backbone.get_input_embeddings()(ids), kinds, prefix, self.suffix)  # (B, T, H)
         attention, positions = attention_and_positions(kinds)
-        out = self.backbone(
+        out = (self._run_backbone or self.backbone)(
             inputs_embeds=embeds, attention_mask=attention, position_ids=positions, use_cache=False
         )
         return out.last_hidden_state, kinds, lb
