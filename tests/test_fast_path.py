@@ -27,11 +27,13 @@ HISTORY = torch.tensor(
 )
 
 
-def make(dtype: str, padding_side: str = "left", kind: str = "llama") -> tuple[Laser, nn.Module]:
+def make(
+    dtype: str, padding_side: str = "left", kind: str = "llama", compile: bool = False
+) -> tuple[Laser, nn.Module]:
     """A Laser on a tiny backbone in ``dtype`` and the same backbone's weights in fp32."""
     config = LaserConfig(
         llm=f"tiny-{kind}", dtype=dtype, padding_side=padding_side, n_prefix=3, n_experts=3, top_k=2,
-        d_model=16, n_heads=2, max_history=4, max_prompt_tokens=128, dropout=0.0,
+        d_model=16, n_heads=2, max_history=4, max_prompt_tokens=128, dropout=0.0, compile=compile,
     )  # fmt: skip
     torch.manual_seed(0)
     model = Laser(config, N_ITEMS, ITEMS, build_tiny_backbone(kind, dtype), FakeCF(N_ITEMS))
@@ -69,3 +71,15 @@ def test_forward_flops_counts_parameters_and_attention():
     n = sum(p.numel() for p in backbone.parameters()) - backbone.embed_tokens.weight.numel()
     attention = 4 * cfg.num_hidden_layers * cfg.hidden_size
     assert forward_flops(backbone, [10, 20]) == 2 * n * 30 + attention * (10**2 + 20**2)
+
+
+def test_compiled_backbone_gives_the_same_embeddings_and_gradients():
+    eager, _ = make("fp32")
+    compiled, _ = make("fp32", compile=True)
+    torch.testing.assert_close(encode_fast(compiled, "items", IDS, 4), encode_fast(eager, "items", IDS, 4))
+    grads = []
+    for model in (eager, compiled):
+        model.train()
+        model.encode_users(HISTORY).square().sum().backward()
+        grads.append(model.suffix.grad.clone())
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)

@@ -276,10 +276,12 @@ def run_bench(
     quick: bool = False,
     overrides: dict | None = None,
     threads: int = 0,
+    levers: bool = True,
 ) -> dict:
     """Measure everything (see the module docstring), write ``out`` as JSON and return the result.
 
     ``threads``: torch threads of the measurements (0 = every core); the threads lever compares it with 1.
+    ``levers``: False skips the lever rows (the headline measurements only).
     """
     from laserrec.models.laser.config import LaserConfig
 
@@ -304,7 +306,7 @@ def run_bench(
     if "error" in main:
         raise LaserrecError(f"the fast-path measurement failed: {main['error']}")
     plain = _spawn({**base, "task": "plain", "dtype": "fp32"})
-    levers = _run_levers(base, ceil, encode_bs)
+    levers = _run_levers(base, ceil, encode_bs) if levers else []
     users_sorted, users_eval = main["user_encode"], main["full_eval"]
     levers.append(
         {

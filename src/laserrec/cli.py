@@ -195,14 +195,16 @@ def bench(
     llm: str = typer.Option("smollm2", "--llm", help="smollm2 | minilm | tiny-llama | local path | hub name"),
     quick: bool = typer.Option(False, "--quick", help="tiny samples: checks that it runs, measures little"),
     threads: int = typer.Option(0, help="torch threads of the measurements (0 = every core)"),
+    levers: bool = typer.Option(True, "--levers/--no-levers", help="also time each lever (~10 more minutes)"),
 ) -> None:
     """Time Laser on this machine (run it idle): matmul ceiling, training and encoding throughput with
-    MFU, full evaluation, peak RSS, plain vs fast path, and levers; extra --key=value set Laser options."""
+    MFU, full evaluation, peak RSS, plain vs fast path, and levers; extra --key=value set Laser options
+    (e.g. --compile=true times the compiled backbone)."""
     from laserrec.bench import run_bench
     from laserrec.config import parse_overrides
     from laserrec.report import bench_table
 
-    result = run_bench(data, out, cf, llm, quick, parse_overrides(ctx.args), threads)
+    result = run_bench(data, out, cf, llm, quick, parse_overrides(ctx.args), threads, levers)
     typer.echo(bench_table(result))
     typer.echo(f"written to {out}")
 
