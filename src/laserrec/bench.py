@@ -126,7 +126,8 @@ def _users(model, split, n: int):
 
 def _encode_rates(model, encode, items, hist, item_bs: int, user_bs: int) -> dict:
     """Rates of ``encode`` (encode_fast or encode_plain) over the item and the user prompts."""
-    encode(model, "items", items[:item_bs], item_bs)  # warm-up
+    encode(model, "items", items[:item_bs], item_bs)  # warm-up (with compile=true: the compiles)
+    encode(model, "users", hist[:user_bs], user_bs)
     out = {}
     for key, kind, rows, bs in (
         ("item_encode", "items", items, item_bs),
