@@ -184,3 +184,24 @@ def test_checkpoint_item_count_mismatch(toy_dir, tmp_path):
     with pytest.raises((CheckpointError, RuntimeError)) as e:
         load_run(tmp_path / "run")
     assert "30" in str(e.value) or "size mismatch" in str(e.value)
+
+
+def test_time_budget_cuts_the_epoch_validates_and_tests_the_best(toy_dir, tmp_path, monkeypatch):
+    from laserrec.training import trainer as trainer_mod
+
+    # a clock of 10 s per optimizer step: a 0.5-minute budget is spent after the third step
+    monkeypatch.setattr(trainer_mod.Trainer, "_elapsed", lambda self: 10.0 * self.state.global_step)
+    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "5", "batch_size": "4"}
+    res = train_run(
+        "sasrec", toy_dir, tmp_path / "r", overrides={**over, "max_train_minutes": "0.5"}, progress=False
+    )
+    assert res["stopped_by"] == "time budget" and res["epochs_run"] == 1 and res["best_epoch"] == 0
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and "ndcg@10" in log[0]  # the cut epoch was validated
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=False)["state"]
+    assert state["global_step"] == 3 and state["stopped_by"] == "time budget"
+    again = train_run("sasrec", None, tmp_path / "r", resume=True, progress=False)  # still over: no step
+    assert torch.load(tmp_path / "r" / "last.pt", weights_only=False)["state"]["global_step"] == 3
+    assert again["test"]["ndcg@10"] == pytest.approx(res["test"]["ndcg@10"])
+    full = train_run("sasrec", toy_dir, tmp_path / "f", overrides=over, progress=False)
+    assert full["stopped_by"] == "schedule or early stopping" and full["epochs_run"] == 5

@@ -29,6 +29,12 @@ class TrainConfig:
         "fitted to; for the LLM models)",
     )
     mask_seen: bool = field(False, "exclude items already in the history from the ranking (default: no)")
+    max_train_minutes: float = field(
+        0.0,
+        "time budget: stop training once this many minutes (steps, item encoding and validation, summed "
+        "over resumes) have passed; the epoch in progress is cut short and validated, then the best "
+        "checkpoint is tested (0 = no budget)",
+    )
     save_every_steps: int = field(0, "also checkpoint every this many steps inside an epoch (0 = per epoch)")
     seed: int = field(2020, "seed of shuffling, sampling, dropout and initialisation")
     threads: int = field(0, "torch threads (0 = all cores)")
@@ -37,6 +43,7 @@ class TrainConfig:
         check(self.epochs >= 0 and self.batch_size > 0, "epochs must be >= 0 and batch_size > 0")
         check(self.lr > 0, f"lr must be positive, got {self.lr}")
         check(self.patience > 0 and self.eval_every > 0, "patience and eval_every must be positive")
+        check(self.max_train_minutes >= 0, f"max_train_minutes must be >= 0, got {self.max_train_minutes}")
         check(self.train_on in ("train", "heldout"), f"train_on {self.train_on!r}: expected train|heldout")
         metric, _, k = self.valid_metric.partition("@")
         check(

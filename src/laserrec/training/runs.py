@@ -126,6 +126,8 @@ def _fit_and_test(
         "best_epoch": state.best_epoch,
         "train_seconds": round(state.train_seconds, 1),
         "epochs_run": state.global_epoch,
+        "fit_wall_seconds": round(state.wall_seconds, 1),
+        "stopped_by": state.stopped_by or "schedule or early stopping",
         "wall_seconds_this_process": round(time.perf_counter() - start, 1),
     }
     # validation on the same user sample training selected on; test always on every user

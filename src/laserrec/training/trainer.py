@@ -42,7 +42,9 @@ class TrainState:
     best_score: float = float("-inf")
     best_epoch: int = -1
     bad_epochs: int = 0
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # optimizer steps only
+    wall_seconds: float = 0.0  # everything fit() did: steps, item encoding, validation
+    stopped_by: str = ""  # "" | "time budget"
     history: list = field(default_factory=list)
 
 
@@ -83,6 +85,13 @@ class Trainer:
         self.state = TrainState()
         self.optimizer = self._new_optimizer(self.schedule[0][0])
         self._stop_requested = False
+        self._fit_start, self._wall_base = time.perf_counter(), 0.0
+
+    def _elapsed(self) -> float:
+        return self._wall_base + time.perf_counter() - self._fit_start
+
+    def _over_budget(self) -> bool:
+        return 0 < self.cfg.max_train_minutes * 60 <= self._elapsed()
 
     # ------------------------------------------------------------ helpers
     def _new_optimizer(self, phase: int) -> torch.optim.Optimizer:
@@ -91,6 +100,7 @@ class Trainer:
         return torch.optim.AdamW(params, lr=lr, weight_decay=self.cfg.weight_decay)
 
     def _payload(self) -> dict:
+        self.state.wall_seconds = self._elapsed()
         return {
             "model": self.model.trainable_state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -125,10 +135,17 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainState:
         if resume:
             self._resume()
+        self._fit_start, self._wall_base = time.perf_counter(), self.state.wall_seconds
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            while self.state.phase_idx < len(self.schedule):
+            while self.state.phase_idx < len(self.schedule) and not self._over_budget():
                 self._run_phase()
+            if self.state.phase_idx < len(self.schedule):
+                self.state.stopped_by = "time budget"
+                tqdm.write(
+                    f"time budget of {self.cfg.max_train_minutes:g} minutes reached: training stops here"
+                )
+                self._save_last()
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
@@ -145,8 +162,10 @@ class Trainer:
             self.optimizer = self._new_optimizer(phase)
             st.bad_epochs = 0
         self.model.set_phase(phase)
-        while st.epoch < max_epochs and st.bad_epochs < self.cfg.patience:
+        while st.epoch < max_epochs and st.bad_epochs < self.cfg.patience and not self._over_budget():
             self._run_epoch(phase)
+        if self._over_budget():
+            return  # fit() stops; the phase is not marked done, so a larger budget can resume it
         st.phase_idx, st.epoch, st.step, st.bad_epochs = st.phase_idx + 1, 0, 0, 0
         self._save_last()
 
@@ -194,9 +213,11 @@ class Trainer:
                         f"interrupted at epoch {st.global_epoch} step {st.step}; checkpoint saved "
                         f"in {self.run_dir / 'last.pt'} — continue with --resume"
                     )
+            if self._over_budget():
+                break  # the epoch is cut short here and validated below
         bar.close()
         st.train_seconds += time.perf_counter() - start
-        self._end_epoch(phase, st.loss_sum / max(1, n_batches))
+        self._end_epoch(phase, st.loss_sum / max(1, st.step))
 
     def _label(self, phase: int) -> str:
         return f"epoch {self.state.global_epoch}" + (f" (phase {phase})" if len(self.schedule) > 1 else "")
