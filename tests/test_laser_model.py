@@ -229,8 +229,33 @@ def test_every_ablation_trains_one_step(backbone, switch):
         assert loss.item() == pytest.approx(logs["iic"])
 
 
-def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path):
-    model = make(backbone, seed=0)
+def test_center_subtracts_the_catalog_mean_from_items_and_a_running_mean_from_users(backbone):
+    model = make(backbone, center=True).eval()
+    with torch.no_grad():
+        raw = model.encode_items(torch.arange(1, N_ITEMS + 1))
+    model.refresh_item_matrix()
+    assert torch.allclose(model.item_mean, raw.mean(0), atol=1e-5)
+    assert torch.allclose(model.item_matrix[1:], F.normalize(raw - raw.mean(0), dim=-1), atol=1e-5)
+    model.train()
+    seen = []
+    encode = model._encode_users
+    model._encode_users = lambda history: seen.append(encode(history)) or seen[-1]
+    model.calculate_loss(Batch(HISTORY, TARGET))
+    first = seen[-1][0].detach().mean(0)
+    assert torch.allclose(model.user_mean, first)  # the first step sets the running mean
+    model.calculate_loss(Batch(HISTORY[:2], TARGET[:2]))
+    assert torch.allclose(model.user_mean, 0.9 * first + 0.1 * seen[-1][0].detach().mean(0))
+    model.eval()
+    kept = model.user_mean.clone()
+    scores = model.full_sort_predict(Batch(HISTORY, TARGET))
+    assert torch.equal(model.user_mean, kept)  # evaluation never moves it
+    users = F.normalize(model.encode_users(HISTORY) - kept, dim=-1)
+    assert torch.allclose(scores[:, 1:], users @ model.item_matrix[1:].T, atol=1e-5)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path, center):
+    model = make(backbone, seed=0, center=center)
     model.set_phase(1)
     model.on_epoch_start(0)
     _step(model)
@@ -239,7 +264,7 @@ def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path
     state = model.trainable_state_dict()
     assert "item_matrix" in state and not any(k.startswith("backbone") for k in state)
     torch.save(state, tmp_path / "laser.pt")
-    fresh = make(backbone, seed=5).eval()
+    fresh = make(backbone, seed=5, center=center).eval()
     fresh.load_trainable_state_dict(torch.load(tmp_path / "laser.pt"))
     fresh.prepare_for_eval()  # the loaded matrix is current: not re-encoded
     again = fresh.full_sort_predict(Batch(HISTORY, TARGET))

@@ -43,6 +43,12 @@ class LaserConfig:
     n_suffix: int = field(1, "suffix tokens; with several, the embedding is the mean of their outputs")
     temperature: float = field(0.05, "tau of the item-item contrastive loss")
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
+    center: bool = field(
+        False,
+        "not in the paper: subtract the mean item embedding (of the catalog, at every item-matrix refresh) "
+        "from items and a running mean of training users' embeddings from users before the cosine; a "
+        "decoder's last states share large constant components, and user and item prompts sit apart in them",
+    )
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     compile: bool = field(
         False,

@@ -86,6 +86,8 @@ class Laser(Recommender):
         n_suffix = config.n_virtual_suffix
         self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
+        self.register_buffer("item_mean", torch.zeros(hidden))  # subtracted with config.center
+        self.register_buffer("user_mean", torch.zeros(hidden))
         self.phase = 1
         self._has_matrix = False
         self._dirty = True
@@ -202,8 +204,12 @@ class Laser(Recommender):
         ):
             for start in range(0, len(order), batch_size):
                 ids = torch.tensor(order[start : start + batch_size])
-                self.item_matrix[ids] = F.normalize(self.encode_items(ids), dim=-1)
+                self.item_matrix[ids] = self.encode_items(ids)
                 bar.update(len(ids))
+            if self.config.center:
+                self.item_mean.copy_(self.item_matrix[1:].mean(0))
+                self.item_matrix[1:] -= self.item_mean
+            self.item_matrix[1:] = F.normalize(self.item_matrix[1:], dim=-1)
         self.train(was_training)
         self._has_matrix, self._dirty = True, False
 
@@ -245,6 +251,17 @@ class Laser(Recommender):
             self.refresh_item_matrix()
 
     # ------------------------------------------------------------------ loss and scores
+    def _centred_users(self, h: torch.Tensor) -> torch.Tensor:
+        """With config.center: h - the running mean of training users' embeddings (updated by training
+        steps, 0.9 / 0.1, set by the first one); otherwise h unchanged. Input/output: (B, H)."""
+        if not self.config.center:
+            return h
+        if self.training and torch.is_grad_enabled():
+            batch_mean = h.detach().mean(0)
+            unset = not bool(self.user_mean.any())
+            self.user_mean.copy_(batch_mean if unset else 0.9 * self.user_mean + 0.1 * batch_mean)
+        return h - self.user_mean
+
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB."""
         if self.phase == 0:
@@ -252,7 +269,9 @@ class Laser(Recommender):
         if not self._has_matrix:
             self.refresh_item_matrix()
         h, lb = self._encode_users(batch.history)
-        logits = F.normalize(h, dim=-1) @ self.item_matrix[1:].T / self.config.temperature  # (B, n_items)
+        logits = (
+            F.normalize(self._centred_users(h), dim=-1) @ self.item_matrix[1:].T / self.config.temperature
+        )  # (B, n_items)
         iic = F.cross_entropy(logits, batch.target - 1)
         use_lb = self.config.use_lb_loss and self.mformer is not None
         loss = iic + self.config.lb_weight * lb if use_lb else iic
@@ -281,7 +300,8 @@ class Laser(Recommender):
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         """Cosine score of every item. Output: (B, n_items + 1), column 0 = -inf."""
         with torch.no_grad():
-            scores = F.normalize(self.encode_users(batch.history), dim=-1) @ self.item_matrix.T  # (B, n + 1)
+            users = self._centred_users(self.encode_users(batch.history))
+            scores = F.normalize(users, dim=-1) @ self.item_matrix.T  # (B, n + 1)
         scores[:, 0] = float("-inf")
         return scores
 
@@ -290,6 +310,8 @@ class Laser(Recommender):
         """Only the trained weights and the item matrix (the frozen LLM and ID model are rebuilt)."""
         state = {n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad}
         state["item_matrix"] = self.item_matrix.clone()
+        if self.config.center:
+            state["item_mean"], state["user_mean"] = self.item_mean.clone(), self.user_mean.clone()
         return state
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -299,7 +321,7 @@ class Laser(Recommender):
             raise CheckpointError(
                 f"Laser checkpoint does not match the config: missing {missing}, unexpected {unexpected}"
             )
-        params = dict(self.named_parameters())
+        params, buffers = dict(self.named_parameters()), ("item_matrix", "item_mean", "user_mean")
         with torch.no_grad():
             for name, value in state.items():
                 if value.shape != expected[name].shape:
@@ -307,7 +329,7 @@ class Laser(Recommender):
                         f"Laser checkpoint: {name} has shape {tuple(value.shape)}, the model "
                         f"expects {tuple(expected[name].shape)}"
                     )
-                (self.item_matrix if name == "item_matrix" else params[name]).copy_(value)
+                (getattr(self, name) if name in buffers else params[name]).copy_(value)
         self._has_matrix, self._dirty = True, False  # the saved matrix matches the saved weights
         self._has_matrix = bool(self.item_matrix[1:].abs().sum() > 0)
         self._dirty = not self._has_matrix
