@@ -165,7 +165,7 @@ class Trainer:
         while st.epoch < max_epochs and st.bad_epochs < self.cfg.patience and not self._over_budget():
             self._run_epoch(phase)
         if self._over_budget():
-            return  # fit() stops; the phase is not marked done, so a larger budget can resume it
+            return  # fit() stops here; the phase is not marked done
         st.phase_idx, st.epoch, st.step, st.bad_epochs = st.phase_idx + 1, 0, 0, 0
         self._save_last()
 
