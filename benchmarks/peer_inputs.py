@@ -66,6 +66,3 @@ def write_inputs(data_dir: str, work: Path, sample_users: int) -> tuple[Path, Pa
     os.replace(tmp, folder / f"{name}.inter")
     summary = {"users": data.n_users, "items": data.n_items, "interactions": data.n_interactions}
     return prepared, work / "recbole", summary
-
-
-# --------------------------------------------------------------------------- RecBole (in the venv)

@@ -86,8 +86,7 @@ def main() -> None:
     ids = torch.arange(1, data.n_items + 1)
     chunks = [ids[i : i + args.batch] for i in range(0, len(ids), args.batch)]
     items = encode(model, (model._item_inputs(c) for c in tqdm(chunks, desc="items")))
-    hist = [h[-model.history_len :] for h in valid.histories]
-    rows = range(0, len(hist), args.batch)
+    hist, rows = valid.histories, range(0, len(valid.histories), args.batch)
     users = encode(
         model, (model._user_inputs(pad_left(hist[i : i + args.batch], model.history_len)) for i in tqdm(rows))
     )

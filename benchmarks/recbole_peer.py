@@ -70,7 +70,7 @@ def peak_rss_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
 
 
-# --------------------------------------------------------------------------- set-up (system python)
+# --------------------------------------------------------------------------- RecBole (in the venv)
 class TimeCap(Exception):
     """Raised at an epoch start once RecBole has trained longer than --recbole-cap-min."""
 

@@ -330,6 +330,6 @@ class Laser(Recommender):
                         f"expects {tuple(expected[name].shape)}"
                     )
                 (getattr(self, name) if name in buffers else params[name]).copy_(value)
-        self._has_matrix, self._dirty = True, False  # the saved matrix matches the saved weights
+        # a saved matrix matches the saved weights; an all-zero one was never encoded
         self._has_matrix = bool(self.item_matrix[1:].abs().sum() > 0)
         self._dirty = not self._has_matrix
