@@ -253,6 +253,34 @@ def test_center_subtracts_the_catalog_mean_from_items_and_a_running_mean_from_us
     assert torch.allclose(scores[:, 1:], users @ model.item_matrix[1:].T, atol=1e-5)
 
 
+def test_fresh_targets_adds_an_in_batch_loss_against_target_items_encoded_with_gradient(backbone):
+    model = make(backbone, fresh_targets=True, use_lb_loss=False).eval()
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    target = torch.tensor([2, 5, 2])  # a repeated target is one column
+
+    def by_hand(detach_items: bool):
+        users = F.normalize(model.encode_users(HISTORY), dim=-1)
+        stale = F.cross_entropy(users @ model.item_matrix[1:].T / 0.05, target - 1)
+        items = F.normalize(model.encode_items(torch.tensor([2, 5])), dim=-1)
+        items = items.detach() if detach_items else items
+        return stale, F.cross_entropy(users @ items.T / 0.05, torch.tensor([0, 1, 0]))
+
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    (grad,) = torch.autograd.grad(loss, model.suffix)
+    stale, in_batch = by_hand(detach_items=False)
+    assert logs["iic"] == pytest.approx(stale.item(), rel=1e-5)
+    assert logs["in_batch"] == pytest.approx(in_batch.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(stale.item() + in_batch.item(), rel=1e-5)
+    (expected,) = torch.autograd.grad(stale + in_batch, model.suffix)
+    (users_only,) = torch.autograd.grad(sum(by_hand(detach_items=True)), model.suffix)
+    assert torch.allclose(grad, expected, atol=1e-6)
+    assert not torch.allclose(grad, users_only, atol=1e-6)  # the item prompts carry gradient too
+    model.set_phase(2)
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    assert "in_batch" not in logs and loss.item() == pytest.approx(stale.item(), rel=1e-5)
+
+
 @pytest.mark.parametrize("center", [False, True])
 def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path, center):
     model = make(backbone, seed=0, center=center)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from laserrec.allocator import keep_freed_memory
 from laserrec.bench_paths import (
     build_prompts,
     encode_fast,
@@ -192,6 +193,7 @@ def _measure_lever(spec: dict) -> dict:
 
 
 def _child_main(spec: dict) -> dict:
+    keep_freed_memory()  # as the CLI does (the "malloc" lever opts out through the environment)
     torch.set_num_threads(spec["threads"])
     task = spec["task"]
     if task == "matmul":

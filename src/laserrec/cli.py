@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from laserrec.allocator import keep_freed_memory
 from laserrec.errors import LaserrecError
 
 app = typer.Typer(
@@ -232,6 +233,7 @@ def _print_metrics_table(rows: list[dict]) -> None:
 
 
 def main() -> None:
+    keep_freed_memory()
     try:
         app()
     except LaserrecError as e:

@@ -49,6 +49,12 @@ class LaserConfig:
         "from items and a running mean of training users' embeddings from users before the cosine; a "
         "decoder's last states share large constant components, and user and item prompts sit apart in them",
     )
+    fresh_targets: bool = field(
+        False,
+        "not in the paper: in phase 1 add an in-batch contrastive term against the batch's target items "
+        "encoded with gradient, so the item side is trained directly and not only as a side effect of the "
+        "user side against the stale matrix (costs one item forward + backward per target)",
+    )
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     compile: bool = field(
         False,

@@ -269,14 +269,28 @@ class Laser(Recommender):
         if not self._has_matrix:
             self.refresh_item_matrix()
         h, lb = self._encode_users(batch.history)
-        logits = (
-            F.normalize(self._centred_users(h), dim=-1) @ self.item_matrix[1:].T / self.config.temperature
-        )  # (B, n_items)
+        users = F.normalize(self._centred_users(h), dim=-1)
+        logits = users @ self.item_matrix[1:].T / self.config.temperature  # (B, n_items)
         iic = F.cross_entropy(logits, batch.target - 1)
+        logs = {"iic": iic.item()}
+        if self.config.fresh_targets and self.phase == 1:
+            in_batch, item_lb = self._in_batch_loss(users, batch.target)
+            iic, lb, logs["in_batch"] = iic + in_batch, (lb + item_lb) / 2, in_batch.item()
         use_lb = self.config.use_lb_loss and self.mformer is not None
         loss = iic + self.config.lb_weight * lb if use_lb else iic
         self._dirty = True
-        return loss, {"iic": iic.item(), "lb": lb.item()}
+        return loss, {**logs, "lb": lb.item()}
+
+    def _in_batch_loss(self, users: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contrastive loss of the users against the batch's target items encoded now, with gradient (the
+        stale matrix never trains the item side directly). Input: unit users (B, H), targets (B,).
+        Output: the loss, the items' LB loss."""
+        ids, column = targets.unique(return_inverse=True)  # (U,), (B,)
+        items, lb = self._forward(*self._item_inputs(ids))
+        if self.config.center:
+            items = items - self.item_mean
+        logits = users @ F.normalize(items, dim=-1).T / self.config.temperature  # (B, U)
+        return F.cross_entropy(logits, column), lb
 
     def _warmup_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Warm-up: 1 - cos(suffix output, the same forward's mean over prompt tokens (no grad)), over the
