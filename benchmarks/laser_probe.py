@@ -8,8 +8,14 @@ every ``--eval-every`` steps, under one of four ways of scoring against the item
 - ``mixed``   the batch's target items re-encoded with gradient, every other row from the stale matrix;
 - ``inbatch`` only the batch's target items, re-encoded with gradient (in-batch negatives).
 
+``--mode stale --set fresh_targets=true`` is the model's own option: both losses, the stale matrix's and
+the in-batch one, added (no fresh row ever competes with stale rows, so ``mixed``'s shortcut is closed).
+
     python benchmarks/laser_probe.py --data data/scientific --cf runs/scientific/sasrec --mode stale \
         --refresh 25 --set llm=minilm
+
+    python benchmarks/laser_probe.py --data data/scientific --cf runs/sci/sasrec --empty-prompts \
+        --refresh 50 --steps 600 --eval-every 200 --users 500 [--set fresh_targets=true]
 
 Results of the probe (scientific_lcrec, MiniLM) are in the README's "Laser: status" section.
 """
@@ -36,6 +42,11 @@ def main() -> None:
     ap.add_argument("--cf", required=True, help="run folder of the frozen SASRec/BERT4Rec")
     ap.add_argument("--mode", choices=("stale", "mixed", "inbatch"), default="stale")
     ap.add_argument("--refresh", type=int, default=0, help="stale: re-encode items every N steps")
+    ap.add_argument(
+        "--empty-prompts",
+        action="store_true",
+        help="prefix and suffix only, no text: does the collaborative signal alone get through?",
+    )
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--users", type=int, default=300, help="validation users sampled (seed 0)")
@@ -50,6 +61,8 @@ def main() -> None:
     model_cfg, train_cfg = resolve_configs("laser", {}, values, "cpu")
     net = build_model("laser", model_cfg, data, args.seed)
     net.show_progress = False
+    if args.empty_prompts:
+        net.prompts.build = lambda history: []
     valid = split.valid.sample(args.users, 0)
     curve = []
 
