@@ -43,15 +43,18 @@ def bmm_attention(
     if mask is not None and mask.shape[1] != 1 and g > 1:  # a per-head mask: expand the key/value heads
         key, value = key.repeat_interleave(g, 1), value.repeat_interleave(g, 1)
         kv, g = h, 1
-    # Heads h*g .. h*g+g-1 share key/value head h: fold them into the query length, no copy.
-    scores = torch.matmul(query.reshape(b, kv, g * q, d), key.transpose(-1, -2)).view(b, kv, g, q, k)
-    scores = scores * scale
+    # Heads h*g .. h*g+g-1 share key/value head h: fold them into the query length, no copy. The scale
+    # goes on the query, (Q, D) per head, not on the (Q, K) scores.
+    query = (query * scale).reshape(b, kv, g * q, d)
+    scores = torch.matmul(query, key.transpose(-1, -2)).view(b, kv, g, q, k)
     if mask is not None:
         mask = mask.unsqueeze(2)  # (B, 1|H, 1, Q, K) against scores (B, KV, g, Q, K)
-        if mask.dtype == torch.bool:  # the finite minimum: a fully masked (padding) row stays finite
-            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + mask.to(scores.dtype)
+        if mask.dtype == torch.bool:  # made additive (its backward passes the gradient through as it is),
+            # with half the dtype's minimum: far below any score, and a fully masked row stays finite
+            blocked = torch.finfo(scores.dtype).min / 2
+            zeros = torch.zeros(mask.shape, dtype=scores.dtype, device=mask.device)
+            mask = zeros.masked_fill_(~mask, blocked)
+        scores = scores + mask.to(scores.dtype)
     probs = F.softmax(scores, dim=-1)
     if dropout > 0 and module.training:
         probs = F.dropout(probs, dropout)
