@@ -3,9 +3,9 @@
 A language-model forward makes tensors of tens of MB per layer (attention scores of a batch of user
 prompts: 32 × 9 heads × 200² bf16 ≈ 23 MB). glibc hands blocks that large out with ``mmap`` and returns
 them to the OS on free, so every layer pays page faults to touch fresh memory again. Raising the mmap and
-trim thresholds keeps freed blocks in the heap for the next layer: user encoding with SmolLM2 on this
-2-core machine goes from ~5.0 to ~6.4 prompts/s (``laserrec bench``, the "malloc" lever). The process then
-keeps up to 1 GiB of freed memory instead of returning it; peak RSS is unchanged.
+trim thresholds keeps freed blocks in the heap for the next layer: SmolLM2 item encoding on this 2-core
+machine runs 1.19x faster (``laserrec bench``, the "malloc" lever), user encoding 1.2-1.35x. The process
+then keeps up to 1 GiB of freed memory instead of returning it; peak RSS moved by under 5% in the bench.
 
 Set ``LASERREC_MALLOC=default`` to keep glibc's own settings. Shell settings (``MALLOC_MMAP_THRESHOLD_``,
 ``MALLOC_TRIM_THRESHOLD_``) are respected. Elsewhere than glibc (macOS, musl) nothing changes.
