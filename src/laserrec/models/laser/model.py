@@ -263,7 +263,8 @@ class Laser(Recommender):
         return h - self.user_mean
 
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB."""
+        """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB (with
+        fresh_targets, in phase 1, plus the in-batch term of ``_in_batch_loss``)."""
         if self.phase == 0:
             return self._warmup_loss(batch)
         if not self._has_matrix:
