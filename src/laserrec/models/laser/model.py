@@ -208,8 +208,7 @@ class Laser(Recommender):
                 bar.update(len(ids))
             if self.config.center:
                 self.item_mean.copy_(self.item_matrix[1:].mean(0))
-                self.item_matrix[1:] -= self.item_mean
-            self.item_matrix[1:] = F.normalize(self.item_matrix[1:], dim=-1)
+            self.item_matrix[1:] = self._unit_items(self.item_matrix[1:])
         self.train(was_training)
         self._has_matrix, self._dirty = True, False
 
@@ -251,6 +250,10 @@ class Laser(Recommender):
             self.refresh_item_matrix()
 
     # ------------------------------------------------------------------ loss and scores
+    def _unit_items(self, items: torch.Tensor) -> torch.Tensor:
+        """Item embeddings (N, H) as rows of the matrix: minus the catalog mean with config.center, unit."""
+        return F.normalize(items - self.item_mean if self.config.center else items, dim=-1)
+
     def _centred_users(self, h: torch.Tensor) -> torch.Tensor:
         """With config.center: h - the running mean of training users' embeddings (updated by training
         steps, 0.9 / 0.1, set by the first one); otherwise h unchanged. Input/output: (B, H)."""
@@ -288,9 +291,7 @@ class Laser(Recommender):
         Output: the loss, the items' LB loss."""
         ids, column = targets.unique(return_inverse=True)  # (U,), (B,)
         items, lb = self._forward(*self._item_inputs(ids))
-        if self.config.center:
-            items = items - self.item_mean
-        logits = users @ F.normalize(items, dim=-1).T / self.config.temperature  # (B, U)
+        logits = users @ self._unit_items(items).T / self.config.temperature  # (B, U)
         return F.cross_entropy(logits, column), lb
 
     def _warmup_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
