@@ -281,9 +281,36 @@ def test_fresh_targets_adds_an_in_batch_loss_against_target_items_encoded_with_g
     assert "in_batch" not in logs and loss.item() == pytest.approx(stale.item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("center", [False, True])
-def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path, center):
-    model = make(backbone, seed=0, center=center)
+def test_head_starts_as_identity_and_trains_on_the_whole_catalog_in_phase_1(backbone):
+    plain, model = make(backbone, seed=0).eval(), make(backbone, seed=0, head=True).eval()
+    for m in (plain, model):
+        m.set_phase(1)
+        m.on_epoch_start(0)
+    assert torch.equal(model.item_matrix, plain.item_matrix)
+    batch = Batch(HISTORY, TARGET)
+    assert torch.allclose(model.full_sort_predict(batch), plain.full_sort_predict(batch), atol=1e-6)
+    matrix = model.item_matrix.clone()
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if "head" in n}
+    loss, _ = model.calculate_loss(batch)
+    loss.backward()
+    # the user head's gradient comes from the batch's users, the item head's from every item of the matrix
+    w = model.item_head.weight
+    users = model._scored_users(model.encode_users(HISTORY)).detach()
+    logits = users @ F.normalize(model.item_matrix[1:] @ w.T + model.item_head.bias, dim=-1).T / 0.05
+    (by_hand,) = torch.autograd.grad(F.cross_entropy(logits, TARGET - 1), w)
+    assert torch.allclose(w.grad, by_hand, atol=1e-5)
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    assert all(not torch.equal(p, before[n]) for n, p in model.named_parameters() if "head" in n)
+    assert torch.equal(model.item_matrix, matrix)  # the stale read-outs stay; only the map moved
+    scores = model.full_sort_predict(batch)
+    items = model.catalog_embeddings()
+    assert torch.allclose(items[1:], F.normalize(model.item_head(matrix[1:]), dim=-1), atol=1e-6)
+    assert torch.allclose(scores[:, 1:], model._scored_users(model.encode_users(HISTORY)) @ items[1:].T, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", [{}, {"center": True}, {"head": True}])
+def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path, variant):
+    model = make(backbone, seed=0, **variant)
     model.set_phase(1)
     model.on_epoch_start(0)
     _step(model)
@@ -292,7 +319,7 @@ def test_save_and_load_trainable_state_gives_identical_scores(backbone, tmp_path
     state = model.trainable_state_dict()
     assert "item_matrix" in state and not any(k.startswith("backbone") for k in state)
     torch.save(state, tmp_path / "laser.pt")
-    fresh = make(backbone, seed=5, center=center).eval()
+    fresh = make(backbone, seed=5, **variant).eval()
     fresh.load_trainable_state_dict(torch.load(tmp_path / "laser.pt"))
     fresh.prepare_for_eval()  # the loaded matrix is current: not re-encoded
     again = fresh.full_sort_predict(Batch(HISTORY, TARGET))

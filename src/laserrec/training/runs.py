@@ -137,10 +137,10 @@ def _fit_and_test(
             net, eval_set, net.history_len, KS, train_cfg.eval_batch_size, train_cfg.mask_seen, progress
         )
     results["skipped_users"] = split.skipped_users
-    if isinstance(getattr(net, "item_matrix", None), torch.Tensor):  # LLM models: the encoded catalog
+    if hasattr(net, "catalog_embeddings"):  # LLM models: the encoded catalog
         from safetensors.torch import save_file
 
-        save_file({"item_embeddings": net.item_matrix.contiguous()}, out / "item_embeddings.safetensors")
+        save_file({"item_embeddings": net.catalog_embeddings().contiguous()}, out / "item_embeddings.safetensors")
     save_json(results, out / "metrics.json")
     return results
 

@@ -55,6 +55,12 @@ class LaserConfig:
         "encoded with gradient, so the item side is trained directly and not only as a side effect of the "
         "user side against the stale matrix (costs one item forward + backward per target)",
     )
+    head: bool = field(
+        False,
+        "not in the paper: a linear map for users and one for items (identity at the start) between the "
+        "read-out and the cosine; the matrix keeps the LLM's read-outs and the item map is applied at "
+        "scoring, so in phase 1 it trains against the whole catalog, which the stale matrix never does",
+    )
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     compile: bool = field(
         False,

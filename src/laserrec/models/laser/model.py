@@ -34,6 +34,14 @@ def _item_list(item_texts: list[ItemText], n_items: int) -> list[ItemText]:
     )
 
 
+def _identity(size: int) -> nn.Linear:
+    """A (size, size) linear map that starts as the identity."""
+    linear = nn.Linear(size, size)
+    nn.init.eye_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
 def format_parameters(trainable: int, total: int) -> str:
     """E.g. "trainable 1.2M / total 136M (0.9%)"."""
 
@@ -85,6 +93,7 @@ class Laser(Recommender):
         )
         n_suffix = config.n_virtual_suffix
         self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
+        self.user_head, self.item_head = (_identity(hidden), _identity(hidden)) if config.head else (None, None)
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
         self.register_buffer("item_mean", torch.zeros(hidden))  # subtracted with config.center
         self.register_buffer("user_mean", torch.zeros(hidden))
@@ -254,6 +263,21 @@ class Laser(Recommender):
         """Item embeddings (N, H) as rows of the matrix: minus the catalog mean with config.center, unit."""
         return F.normalize(items - self.item_mean if self.config.center else items, dim=-1)
 
+    def _scored_items(self, unit_items: torch.Tensor) -> torch.Tensor:
+        """Rows of the matrix (N, H) as scored: through the item head (config.head) and unit again."""
+        return unit_items if self.item_head is None else F.normalize(self.item_head(unit_items), dim=-1)
+
+    def _scored_users(self, h: torch.Tensor) -> torch.Tensor:
+        """Read-outs (B, H) as scored: centred (config.center), unit, through the user head, unit again."""
+        users = F.normalize(self._centred_users(h), dim=-1)
+        return users if self.user_head is None else F.normalize(self.user_head(users), dim=-1)
+
+    def catalog_embeddings(self) -> torch.Tensor:
+        """Every item's embedding as scored (n_items + 1, H), row 0 (padding) zero; saved with a run."""
+        with torch.no_grad():
+            items = self._scored_items(self.item_matrix[1:])
+        return torch.cat([torch.zeros_like(items[:1]), items])
+
     def _centred_users(self, h: torch.Tensor) -> torch.Tensor:
         """With config.center: h - the running mean of training users' embeddings (updated by training
         steps, 0.9 / 0.1, set by the first one); otherwise h unchanged. Input/output: (B, H)."""
@@ -273,8 +297,8 @@ class Laser(Recommender):
         if not self._has_matrix:
             self.refresh_item_matrix()
         h, lb = self._encode_users(batch.history)
-        users = F.normalize(self._centred_users(h), dim=-1)
-        logits = users @ self.item_matrix[1:].T / self.config.temperature  # (B, n_items)
+        users = self._scored_users(h)
+        logits = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature  # (B, n_items)
         iic = F.cross_entropy(logits, batch.target - 1)
         logs = {"iic": iic.item()}
         if self.config.fresh_targets and self.phase == 1:
@@ -291,7 +315,7 @@ class Laser(Recommender):
         Output: the loss, the items' LB loss."""
         ids, column = targets.unique(return_inverse=True)  # (U,), (B,)
         items, lb = self._forward(*self._item_inputs(ids))
-        logits = users @ self._unit_items(items).T / self.config.temperature  # (B, U)
+        logits = users @ self._scored_items(self._unit_items(items)).T / self.config.temperature  # (B, U)
         return F.cross_entropy(logits, column), lb
 
     def _warmup_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -316,8 +340,8 @@ class Laser(Recommender):
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         """Cosine score of every item. Output: (B, n_items + 1), column 0 = -inf."""
         with torch.no_grad():
-            users = self._centred_users(self.encode_users(batch.history))
-            scores = F.normalize(users, dim=-1) @ self.item_matrix.T  # (B, n + 1)
+            scores = self._scored_users(self.encode_users(batch.history)) @ self.catalog_embeddings().T
+            # (B, n + 1)
         scores[:, 0] = float("-inf")
         return scores
 
