@@ -305,7 +305,9 @@ def test_head_starts_as_identity_and_trains_on_the_whole_catalog_in_phase_1(back
     scores = model.full_sort_predict(batch)
     items = model.catalog_embeddings()
     assert torch.allclose(items[1:], F.normalize(model.item_head(matrix[1:]), dim=-1), atol=1e-6)
-    assert torch.allclose(scores[:, 1:], model._scored_users(model.encode_users(HISTORY)) @ items[1:].T, atol=1e-5)
+    assert torch.allclose(
+        scores[:, 1:], model._scored_users(model.encode_users(HISTORY)) @ items[1:].T, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("variant", [{}, {"center": True}, {"head": True}])

@@ -140,7 +140,9 @@ def _fit_and_test(
     if hasattr(net, "catalog_embeddings"):  # LLM models: the encoded catalog
         from safetensors.torch import save_file
 
-        save_file({"item_embeddings": net.catalog_embeddings().contiguous()}, out / "item_embeddings.safetensors")
+        save_file(
+            {"item_embeddings": net.catalog_embeddings().contiguous()}, out / "item_embeddings.safetensors"
+        )
     save_json(results, out / "metrics.json")
     return results
 

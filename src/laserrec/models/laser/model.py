@@ -93,7 +93,9 @@ class Laser(Recommender):
         )
         n_suffix = config.n_virtual_suffix
         self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
-        self.user_head, self.item_head = (_identity(hidden), _identity(hidden)) if config.head else (None, None)
+        self.user_head, self.item_head = (
+            (_identity(hidden), _identity(hidden)) if config.head else (None, None)
+        )
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
         self.register_buffer("item_mean", torch.zeros(hidden))  # subtracted with config.center
         self.register_buffer("user_mean", torch.zeros(hidden))
