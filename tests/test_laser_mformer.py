@@ -80,3 +80,29 @@ def test_cross_attention_in_alternate_blocks_and_gradients_reach_router():
     prefix, lb, _ = m(torch.stack([C_A, C_B]), MASK)
     (prefix.square().mean() + lb).backward()
     assert m.router.weight.grad.abs().sum() > 0 and m.queries.grad.abs().sum() > 0
+
+
+def test_prefix_starts_near_out_std_and_an_adam_step_on_the_projection_moves_it_a_little():
+    torch.manual_seed(0)
+    m = MFormer(
+        16,
+        64,
+        n_experts=3,
+        n_queries=4,
+        top_k=2,
+        n_blocks=2,
+        d_model=32,
+        n_heads=2,
+        dropout=0.0,
+        out_std=0.02,
+    )
+    c, mask = torch.randn(64, 5, 16), torch.ones(64, 5, dtype=torch.bool)
+    before = m(c, mask)[0]
+    assert 0.3 * 0.02 < before.std().item() < 0.02  # out_std times the raw top-k weights' sum (< 1)
+    opt = torch.optim.AdamW(m.to_llm.parameters(), lr=1e-3)
+    before.pow(2).sum().backward()  # Adam's first step moves every weight by ~lr, whatever the loss
+    opt.step()
+    with torch.no_grad():
+        change = (m(c, mask)[0] - before).norm() / before.norm()
+    # with out_std folded into the weights (std 0.02 / sqrt(32)) the same step changed the prefix by 89%
+    assert change.item() < 0.05

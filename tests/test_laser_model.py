@@ -124,7 +124,7 @@ def test_frozen_weights_unchanged_and_trainable_weights_changed_after_a_step(bac
     assert not model.backbone.training  # parent .train() does not switch dropout on
     assert all(torch.equal(frozen[k], v) for k, v in model.backbone.state_dict().items())
     assert torch.equal(cf_before, model.cf.emb.weight)
-    for name in ("suffix", "mformer.queries", "mformer.router.weight", "mformer.out_proj.weight"):
+    for name in ("suffix", "mformer.queries", "mformer.router.weight", "mformer.to_llm.weight"):
         assert not torch.equal(trainable[name], dict(model.named_parameters())[name]), name
 
 
