@@ -276,6 +276,8 @@ class Laser(Recommender):
 
     def catalog_embeddings(self) -> torch.Tensor:
         """Every item's embedding as scored (n_items + 1, H), row 0 (padding) zero; saved with a run."""
+        if self.item_head is None:
+            return self.item_matrix  # already as scored; no copy per evaluation batch
         with torch.no_grad():
             items = self._scored_items(self.item_matrix[1:])
         return torch.cat([torch.zeros_like(items[:1]), items])
