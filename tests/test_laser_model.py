@@ -193,6 +193,22 @@ def test_warmup_loss_is_the_cosine_gap_to_mean_pooling_and_shrinks(backbone):
     assert model.calculate_loss(Batch(HISTORY, TARGET))[0].item() < 0.3 * start
 
 
+@pytest.mark.parametrize("source", ["mformer", "learned"])
+def test_warmup_trains_the_suffix_only_and_phase_one_trains_the_prefix_again(backbone, source):
+    model = make(backbone, prefix_source=source)
+    prefix = [p for n, p in model.named_parameters() if p.requires_grad and n != "suffix"]
+    assert prefix, "the prefix has trainable weights"
+    for phase, prefix_moves in ((0, False), (1, True)):
+        model.set_phase(phase)
+        model.zero_grad(set_to_none=True)
+        before = [p.detach().clone() for p in prefix]
+        suffix = model.suffix.detach().clone()
+        _step(model)
+        assert not torch.equal(suffix, model.suffix)
+        moved = [not torch.equal(b, p) for b, p in zip(before, prefix)]
+        assert any(moved) == prefix_moves and all(p.grad is None for p in prefix) != prefix_moves
+
+
 def test_warmup_is_phase_zero_with_its_own_lr_and_can_be_switched_off(backbone):
     on = make(backbone, warmup_epochs=2, warmup_lr=0.02, phase1_epochs=3, phase2_epochs=1)
     assert on.phase_schedule(0) == [(0, 2), (1, 3), (2, 1)]

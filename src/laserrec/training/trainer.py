@@ -117,12 +117,12 @@ class Trainer:
         ckpt = load_checkpoint(self.run_dir / "last.pt", self.run_config["model_config"], self.split.n_items)
         self.model.load_trainable_state_dict(ckpt["model"])
         self.state = TrainState(**ckpt["state"])
-        self.model.set_phase(self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0])
+        phase = self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0]
+        self.model.set_phase(phase)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
         tqdm.write(
-            f"resumed from {self.run_dir / 'last.pt'}: phase {self.state.phase_idx + 1}, "
-            f"epoch {self.state.global_epoch}, step {self.state.step}"
+            f"resumed from {self.run_dir / 'last.pt'}: {self._label(phase)}, step {self.state.step}"
         )
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002

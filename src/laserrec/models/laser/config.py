@@ -70,7 +70,8 @@ class LaserConfig:
     warmup_epochs: int = field(
         4,
         "epochs of suffix warm-up before phase 1 (phase 0): the suffix output is fitted (1 - cos) to the "
-        "frozen LLM's mean pooling of the same user and item prompts; 0 = off (the paper's start)",
+        "frozen LLM's mean pooling of the same user and item prompts, the prefix held fixed; 0 = off (the "
+        "paper's start)",
     )
     warmup_lr: float = field(1e-2, "learning rate of the warm-up (the phases use the training lr)")
     phase1_epochs: int = field(16, "epochs of phase 1 (item matrix re-encoded at every epoch start)")

@@ -141,13 +141,15 @@ class Laser(Recommender):
     def _prefix(
         self, c: torch.Tensor | None, mask: torch.Tensor | None, b: int
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Output: prefix (B, L, H) fp32 or None, load-balancing loss (scalar)."""
+        """Output: prefix (B, L, H) fp32 or None, load-balancing loss (scalar). The warm-up (phase 0) holds
+        the prefix fixed (no gradient): see ``_warmup_loss``."""
         zero = torch.zeros(())
-        if self.mformer is not None:
-            prefix, lb, _ = self.mformer(c, mask)
-            return prefix, lb
-        if self.prefix_embeddings is not None:
-            return self.prefix_embeddings.expand(b, *self.prefix_embeddings.shape), zero  # (B, L, H)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.phase != 0):
+            if self.mformer is not None:
+                prefix, lb, _ = self.mformer(c, mask)
+                return prefix, lb
+            if self.prefix_embeddings is not None:
+                return self.prefix_embeddings.expand(b, *self.prefix_embeddings.shape), zero  # (B, L, H)
         return None, zero
 
     def _hidden(self, prompts: list[list[int]], c, mask):
@@ -324,22 +326,22 @@ class Laser(Recommender):
 
     def _warmup_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Warm-up: 1 - cos(suffix output, the same forward's mean over prompt tokens (no grad)), over the
-        batch's user prompts and its target items' prompts, plus lambda * LB.
+        batch's user prompts and its target items' prompts.
 
         An untrained suffix reads an anisotropic state (every item at cosine ~0.9 to every other) while
         the frozen LLM's mean pooling already ranks well; fitting one to the other first gives the
-        contrastive phases a usable start instead of spending their steps finding one.
+        contrastive phases a usable start instead of spending their steps finding one. Only the suffix
+        trains: the target is the same forward's mean pooling, so a prefix that moves moves the target too
+        (at the warm-up's lr, M-Former did, and validation fell epoch by epoch: see the README).
         """
-        gaps, lbs = [], []
+        gaps = []
         for prompts, c, mask in (self._user_inputs(batch.history), self._item_inputs(batch.target)):
-            hidden, kinds, lb = self._hidden(prompts, c, mask)
+            hidden, kinds, _ = self._hidden(prompts, c, mask)
             target = pool(hidden, kinds, "mean").detach()
             gaps.append(1 - F.cosine_similarity(pool(hidden, kinds, "suffix"), target, dim=-1))
-            lbs.append(lb)
-        gap, lb = torch.cat(gaps).mean(), torch.stack(lbs).mean()
-        use_lb = self.config.use_lb_loss and self.mformer is not None
+        gap = torch.cat(gaps).mean()
         self._dirty = True
-        return (gap + self.config.lb_weight * lb if use_lb else gap), {"cos_gap": gap.item(), "lb": lb.item()}
+        return gap, {"cos_gap": gap.item()}
 
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         """Cosine score of every item. Output: (B, n_items + 1), column 0 = -inf."""
