@@ -91,8 +91,8 @@ def main() -> None:
 
     validate(0)
     net.set_phase(1)
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    groups = net.param_groups(1, train_cfg.lr)
+    opt = torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     samples = SampleSet(split.train, "prefix", net.history_len, args.seed)
     net.train()
     for step, batch in samples.batches(0, train_cfg.batch_size):
@@ -104,7 +104,7 @@ def main() -> None:
         loss = loss_of(batch)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), train_cfg.grad_clip)
         opt.step()
         if (step + 1) % args.eval_every == 0:
             validate(step + 1)

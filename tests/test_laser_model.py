@@ -205,14 +205,41 @@ def test_warmup_trains_the_suffix_only_and_phase_one_trains_the_prefix_again(bac
         suffix = model.suffix.detach().clone()
         _step(model)
         assert not torch.equal(suffix, model.suffix)
-        moved = [not torch.equal(b, p) for b, p in zip(before, prefix)]
+        moved = [not torch.equal(b, p) for b, p in zip(before, prefix, strict=True)]
         assert any(moved) == prefix_moves and all(p.grad is None for p in prefix) != prefix_moves
+
+
+def test_mformer_inside_trains_at_its_own_lr_and_every_trainable_weight_is_in_one_group(backbone):
+    model = make(backbone, mformer_lr_scale=0.25, head=True)
+    fast, slow = model.param_groups(1, 4e-3)
+    assert (fast["lr"], slow["lr"]) == (4e-3, 1e-3)
+    names = {id(p): n for n, p in model.named_parameters()}
+    slow_names = {names[id(p)] for p in slow["params"]}
+    assert slow_names and all(n.startswith("mformer.") and ".to_llm." not in n for n in slow_names)
+    assert {"mformer.queries", "mformer.router.weight"} <= slow_names
+    fast_names = {names[id(p)] for p in fast["params"]}
+    assert {"suffix", "mformer.to_llm.weight", "user_head.weight"} <= fast_names
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert fast_names | slow_names == trainable and not fast_names & slow_names
+    # the step sizes follow: Adam's first step moves each weight by about its group's lr
+    opt = torch.optim.Adam(model.param_groups(1, 4e-3))
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.set_phase(1)
+    model.calculate_loss(Batch(HISTORY, TARGET))[0].backward()
+    opt.step()
+    params = dict(model.named_parameters())
+    step = {n: (params[n].detach() - b).abs().max().item() for n, b in before.items()}
+    assert step["mformer.queries"] == pytest.approx(1e-3, rel=0.01)
+    assert step["suffix"] == pytest.approx(4e-3, rel=0.01)
+    # without M-Former there is one group
+    assert len(make(backbone, prefix_source="learned").param_groups(1, 1e-3)) == 1
 
 
 def test_warmup_is_phase_zero_with_its_own_lr_and_can_be_switched_off(backbone):
     on = make(backbone, warmup_epochs=2, warmup_lr=0.02, phase1_epochs=3, phase2_epochs=1)
     assert on.phase_schedule(0) == [(0, 2), (1, 3), (2, 1)]
-    assert on.learning_rate(0, 1e-3) == 0.02 and on.learning_rate(1, 1e-3) == 1e-3
+    assert [g["lr"] for g in on.param_groups(0, 1e-3)] == [0.02, 0.02 * 0.1]
+    assert [g["lr"] for g in on.param_groups(1, 1e-3)] == [1e-3, 1e-3 * 0.1]
     assert make(backbone, warmup_epochs=0).phase_schedule(0)[0][0] == 1
     assert make(backbone, pooling="mean").phase_schedule(0)[0][0] == 1  # nothing to warm without a suffix
 

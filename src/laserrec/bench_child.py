@@ -121,15 +121,15 @@ def _train_rate(model, split, train_cfg, steps: int) -> dict:
     model.set_phase(1)
     samples = SampleSet(split.train, model.train_mode, model.history_len, train_cfg.seed)
     batches = [samples.batch(i) for i in samples.batch_order(0, train_cfg.batch_size)[: 2 + steps]]
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    groups = model.param_groups(1, train_cfg.lr)
+    opt = torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
 
     def step(batch) -> None:
         loss, _ = model.calculate_loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if train_cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
         opt.step()
 
     model.train()

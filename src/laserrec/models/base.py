@@ -65,9 +65,10 @@ class Recommender(nn.Module):
         """Training phases as (phase id, max epochs); one phase (id 0) unless the model has more."""
         return [(0, epochs)]
 
-    def learning_rate(self, phase: int, lr: float) -> float:
-        """Learning rate of a phase (the trainer's lr unless the model says otherwise)."""
-        return lr
+    def param_groups(self, phase: int, lr: float) -> list[dict]:
+        """Optimizer parameter groups of a phase: every trainable parameter at the trainer's lr unless the
+        model says otherwise."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
 
     def set_phase(self, phase: int) -> None:
         """Called by the trainer when a phase starts (and on resume); no-op by default."""

@@ -95,9 +95,8 @@ class Trainer:
 
     # ------------------------------------------------------------ helpers
     def _new_optimizer(self, phase: int) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        lr = self.model.learning_rate(phase, self.cfg.lr)
-        return torch.optim.AdamW(params, lr=lr, weight_decay=self.cfg.weight_decay)
+        groups = self.model.param_groups(phase, self.cfg.lr)
+        return torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
     def _payload(self) -> dict:
         self.state.wall_seconds = self._elapsed()
@@ -119,11 +118,15 @@ class Trainer:
         self.state = TrainState(**ckpt["state"])
         phase = self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0]
         self.model.set_phase(phase)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError as e:  # a checkpoint from a version that grouped the parameters differently
+            raise CheckpointError(
+                f"{self.run_dir / 'last.pt'}: its optimizer state does not match this version's parameter "
+                f"groups ({e}); resume it with the laserrec version that wrote it, or start a new run"
+            ) from None
         torch.set_rng_state(ckpt["torch_rng"])
-        tqdm.write(
-            f"resumed from {self.run_dir / 'last.pt'}: {self._label(phase)}, step {self.state.step}"
-        )
+        tqdm.write(f"resumed from {self.run_dir / 'last.pt'}: {self._label(phase)}, step {self.state.step}")
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         if self._stop_requested:  # second Ctrl-C: stop at once

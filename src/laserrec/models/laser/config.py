@@ -43,6 +43,12 @@ class LaserConfig:
     n_suffix: int = field(1, "suffix tokens; with several, the embedding is the mean of their outputs")
     temperature: float = field(0.05, "tau of the item-item contrastive loss")
     lb_weight: float = field(0.05, "lambda: weight of the load-balancing loss")
+    mformer_lr_scale: float = field(
+        0.1,
+        "not in the paper: M-Former's queries, blocks, router and memory projection train at this times "
+        "the lr (its output projection, the suffix and everything else at the lr); at the full lr one Adam "
+        "step re-draws the small-init queries and blocks and the prefix loses the ranking it carried",
+    )
     center: bool = field(
         False,
         "not in the paper: subtract the mean item embedding (of the catalog, at every item-matrix refresh) "
@@ -121,6 +127,7 @@ class LaserConfig:
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
         check(self.lb_weight >= 0, f"lb_weight must be >= 0, got {self.lb_weight}")
+        check(self.mformer_lr_scale > 0, f"mformer_lr_scale must be > 0, got {self.mformer_lr_scale}")
         check(self.warmup_lr > 0, f"warmup_lr must be > 0, got {self.warmup_lr}")
         for name in ("warmup_epochs", "phase1_epochs", "phase2_epochs"):
             check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")

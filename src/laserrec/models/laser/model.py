@@ -241,8 +241,18 @@ class Laser(Recommender):
         )
         return [(p, n) for p, n, on in phases if on]
 
-    def learning_rate(self, phase: int, lr: float) -> float:
-        return self.config.warmup_lr if phase == 0 else lr
+    def param_groups(self, phase: int, lr: float) -> list[dict]:
+        """The warm-up runs at warmup_lr; M-Former's inside (queries, blocks, router, memory projection)
+        at mformer_lr_scale times the phase's lr, everything else (its output projection, the suffix, a
+        plain prefix, the heads) at the phase's lr."""
+        lr = self.config.warmup_lr if phase == 0 else lr
+        inner, rest = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                is_inner = name.startswith("mformer.") and not name.startswith("mformer.to_llm.")
+                (inner if is_inner else rest).append(p)
+        groups = [{"params": rest, "lr": lr}]
+        return groups + ([{"params": inner, "lr": lr * self.config.mformer_lr_scale}] if inner else [])
 
     def set_phase(self, phase: int) -> None:
         """0: suffix warm-up; 1: items re-encoded at every epoch start; 2: the matrix stays (encoded once
