@@ -236,10 +236,11 @@ def test_mformer_inside_trains_at_its_own_lr_and_every_trainable_weight_is_in_on
 
 
 def test_warmup_is_phase_zero_with_its_own_lr_and_can_be_switched_off(backbone):
-    on = make(backbone, warmup_epochs=2, warmup_lr=0.02, phase1_epochs=3, phase2_epochs=1)
+    schedule = {"warmup_epochs": 2, "phase1_epochs": 3, "phase2_epochs": 1}
+    on = make(backbone, warmup_lr=0.02, mformer_lr_scale=0.5, **schedule)
     assert on.phase_schedule(0) == [(0, 2), (1, 3), (2, 1)]
-    assert [g["lr"] for g in on.param_groups(0, 1e-3)] == [0.02, 0.02 * 0.1]
-    assert [g["lr"] for g in on.param_groups(1, 1e-3)] == [1e-3, 1e-3 * 0.1]
+    assert [g["lr"] for g in on.param_groups(0, 1e-3)] == [0.02, 0.01]
+    assert [g["lr"] for g in on.param_groups(1, 1e-3)] == [1e-3, 5e-4]
     assert make(backbone, warmup_epochs=0).phase_schedule(0)[0][0] == 1
     assert make(backbone, pooling="mean").phase_schedule(0)[0][0] == 1  # nothing to warm without a suffix
 
