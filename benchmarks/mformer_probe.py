@@ -108,9 +108,9 @@ def main() -> None:
         net = MFormer(
             item_c.shape[-1], 384, k, cfg.n_prefix, top, cfg.n_blocks, cfg.d_model, cfg.n_heads, cfg.dropout
         )
-        inner = [p for n, p in net.named_parameters() if not n.startswith("to_llm.")]
         opt = torch.optim.AdamW(
-            [{"params": net.to_llm.parameters()}, {"params": inner, "lr": args.lr * scale}], lr=args.lr
+            [{"params": net.to_llm.parameters()}, {"params": net.inner_parameters(), "lr": args.lr * scale}],
+            lr=args.lr,
         )
         gen = torch.Generator().manual_seed(args.seed)
         curve = [{"step": 0, **validate(net, item_c, c_valid, m_valid, y_valid)}]

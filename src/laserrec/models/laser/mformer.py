@@ -95,6 +95,11 @@ class MFormer(nn.Module):
         nn.init.zeros_(self.to_llm.bias)
         self.out_scale = out_std
 
+    def inner_parameters(self) -> list[nn.Parameter]:
+        """Every weight but the output projection: queries, router, memory projection, blocks."""
+        out = {id(p) for p in self.to_llm.parameters()}
+        return [p for p in self.parameters() if id(p) not in out]
+
     def route(self, c: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Input: c (B, N, d_c), mask (B, N). Output: probs (B, N, K), weights (B, K)."""
         probs = F.softmax(self.router(c), dim=-1)  # (B, N, K)

@@ -245,14 +245,12 @@ class Laser(Recommender):
         """The warm-up runs at warmup_lr; M-Former's inside (queries, blocks, router, memory projection)
         at mformer_lr_scale times the phase's lr, everything else (its output projection, the suffix, a
         plain prefix, the heads) at the phase's lr."""
-        lr = self.config.warmup_lr if phase == 0 else lr
-        inner, rest = [], []
-        for name, p in self.named_parameters():
-            if p.requires_grad:
-                is_inner = name.startswith("mformer.") and not name.startswith("mformer.to_llm.")
-                (inner if is_inner else rest).append(p)
-        groups = [{"params": rest, "lr": lr}]
-        return groups + ([{"params": inner, "lr": lr * self.config.mformer_lr_scale}] if inner else [])
+        lr, scale = (self.config.warmup_lr if phase == 0 else lr), self.config.mformer_lr_scale
+        if self.mformer is None or scale == 1:  # one group: runs saved before the option resume as they were
+            return super().param_groups(phase, lr)
+        inner = {id(p) for p in self.mformer.inner_parameters()}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in inner]
+        return [{"params": rest, "lr": lr}, {"params": self.mformer.inner_parameters(), "lr": lr * scale}]
 
     def set_phase(self, phase: int) -> None:
         """0: suffix warm-up; 1: items re-encoded at every epoch start; 2: the matrix stays (encoded once
