@@ -5,7 +5,8 @@ import torch
 from transformers import BertConfig, GPT2Config, LlamaConfig, T5Config
 
 from laserrec.errors import ConfigError
-from laserrec.llm.backbone import build_tiny_backbone, load_backbone, model_kind
+from laserrec.llm import backbone as backbone_module
+from laserrec.llm.backbone import build_tiny_backbone, load_backbone, model_kind, resolve_dtype
 
 
 def test_model_kind_from_config():
@@ -51,3 +52,15 @@ def test_folder_without_config_and_bad_dtype_are_config_errors(tmp_path):
         load_backbone(str(tmp_path))
     with pytest.raises(ConfigError, match="fp16"):
         load_backbone("minilm", dtype="fp16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_dtype_is_bf16_only_where_the_cpu_has_native_bf16(tmp_path, monkeypatch, native):
+    monkeypatch.setattr(backbone_module, "native_bf16", lambda: native)
+    expected = "bf16" if native else "fp32"
+    assert resolve_dtype("auto") == expected
+    assert (resolve_dtype("bf16"), resolve_dtype("fp32")) == ("bf16", "fp32")  # an explicit choice stands
+    bb = build_tiny_backbone("bert")
+    bb.model.save_pretrained(tmp_path)
+    bb.tokenizer.save_pretrained(tmp_path)
+    assert load_backbone(str(tmp_path)).dtype == backbone_module.DTYPES[expected]

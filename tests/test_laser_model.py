@@ -257,6 +257,8 @@ ABLATIONS = [
     {"phase1": False},
     {"phase2": False},
     {"padding_side": "right"},
+    {"negatives": 3},
+    {"cf_input": "items"},
 ]
 
 
@@ -323,6 +325,54 @@ def test_fresh_targets_adds_an_in_batch_loss_against_target_items_encoded_with_g
     model.set_phase(2)
     loss, logs = model.calculate_loss(Batch(HISTORY, target))
     assert "in_batch" not in logs and loss.item() == pytest.approx(stale.item(), rel=1e-5)
+
+
+def test_negatives_train_phase_one_against_targets_and_drawn_items_encoded_with_gradient(backbone):
+    model = make(backbone, negatives=4, use_lb_loss=False).eval()
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    assert not model._has_matrix  # no catalog encoding: phase 1 never reads the matrix here
+    target = torch.tensor([2, 5, 2])
+    torch.manual_seed(7)
+    drawn = torch.randint(1, N_ITEMS + 1, (4,))  # what calculate_loss draws after the same seed
+    ids = sorted(set(target.tolist()) | set(drawn.tolist()))
+
+    def by_hand(detach_items: bool):
+        users = F.normalize(model.encode_users(HISTORY), dim=-1)
+        items = F.normalize(model.encode_items(torch.tensor(ids)), dim=-1)
+        items = items.detach() if detach_items else items
+        return F.cross_entropy(users @ items.T / 0.05, torch.tensor([ids.index(t) for t in target.tolist()]))
+
+    torch.manual_seed(7)
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    (grad,) = torch.autograd.grad(loss, model.suffix)
+    expected = by_hand(detach_items=False)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert logs["iic"] == pytest.approx(loss.item())
+    assert torch.allclose(grad, torch.autograd.grad(expected, model.suffix)[0], atol=1e-6)
+    users_only = torch.autograd.grad(by_hand(detach_items=True), model.suffix)[0]
+    assert not torch.allclose(grad, users_only, atol=1e-6)  # the item prompts carry gradient
+    model.set_phase(2)  # phase 2: the whole matrix, encoded once
+    loss, _ = model.calculate_loss(Batch(HISTORY, target))
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    whole = F.cross_entropy(users @ model.item_matrix[1:].T / 0.05, target - 1)
+    assert model._has_matrix and loss.item() == pytest.approx(whole.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("cf_input", ["states", "items"])
+def test_cf_input_feeds_mformer_the_sequence_states_or_the_item_embeddings(backbone, cf_input):
+    model = make(backbone, cf_input=cf_input, max_history=2).eval()
+    cf = model.cf
+    cf.sequence_states = lambda history: cf.emb(history) * 2 + 1  # unlike the item embeddings
+    seen = []
+    handle = model.mformer.register_forward_hook(lambda m, args, out: seen.append(args))
+    model.encode_users(HISTORY)
+    handle.remove()
+    c, mask = seen[0]
+    recent = HISTORY[:, -2:]
+    expected = cf.emb(recent) * 2 + 1 if cf_input == "states" else cf.emb(recent)
+    assert c.shape == (3, 2, 8) and torch.allclose(c, expected)
+    assert torch.equal(mask, recent > 0)
 
 
 def test_head_starts_as_identity_and_trains_on_the_whole_catalog_in_phase_1(backbone):

@@ -3,8 +3,10 @@
 ``run_bench`` measures in one run, each measurement in its own subprocess (``bench_child``: clean peak
 RSS; thread count and OMP_WAIT_POLICY fixed before torch starts):
 
-- the ceiling: a square matmul in bf16 and fp32 (GFLOP/s), with all threads and with one;
-- the fast path (what Laser does: bf16 backbone, prompts sorted by length, inference_mode): item and
+- the ceiling: a square matmul in bf16 (where the CPU has it natively) and fp32 (GFLOP/s), with all
+  threads and with one;
+- the fast path (what Laser does: the backbone in the machine's dtype — bf16 where the CPU has native
+  bf16, else fp32, as ``dtype=auto`` picks —, prompts sorted by length, inference_mode): item and
   user encoding (prompts/s), training steps (forward + backward through the frozen backbone, optimizer
   step on the trainable parts) and full-ranking evaluation of N users;
 - the plain path (a straightforward Hugging Face forward: fp32 weights, random unsorted batches padded
@@ -30,6 +32,7 @@ import torch
 from laserrec.allocator import OPT_OUT
 from laserrec.bench_child import SIZES
 from laserrec.errors import LaserrecError
+from laserrec.llm.backbone import resolve_dtype
 
 CONVENTIONS = {
     "forward_flops_per_prompt": "2 * N * T + 4 * n_layers * T^2 * d_attn; T = prefix + prompt + suffix "
@@ -37,7 +40,8 @@ CONVENTIONS = {
     "base model has no LM head), d_attn = heads * head_dim; attention counted without a causal discount",
     "train_flops": "2 x forward: the forward plus a backward w.r.t. activations only (the backbone is "
     "frozen: no weight-gradient matmuls); M-Former, the loss and the optimizer are not counted",
-    "mfu": "model FLOPs/s divided by matmul_gflops_bf16 (same thread count), also for fp32 rows",
+    "mfu": "model FLOPs/s divided by the matmul ceiling of the fast path's dtype (same thread count), "
+    "also for the dtype lever's row",
     "plain_vs_fast_ratio": "plain-path seconds / fast-path seconds on the same item and user prompts "
     "(> 1: the fast path is faster)",
     "full_eval_seconds": "evaluate() on full_eval_users users against the cached catalog (users in "
@@ -63,18 +67,23 @@ def _spawn(spec: dict, env: dict | None = None, timeout: float = 3600) -> dict:
 
 
 def _lever_specs(base: dict, cores: int, encode_bs: int) -> list[tuple[str, str, dict, dict]]:
-    """(lever, setting, spec changes, env) — the baseline is all cores, bf16, the encode batch size,
-    passive OpenMP waiting, malloc thresholds raised (allocator.py), no compile."""
-    rows = [("baseline", f"{cores} threads, bf16, batch {encode_bs}", {"train": True}, {})]
+    """(lever, setting, spec changes, env) — the baseline is all cores, the machine's dtype, the encode
+    batch size, passive OpenMP waiting, malloc thresholds raised (allocator.py), no compile."""
+    rows = [("baseline", f"{cores} threads, {base['dtype']}, batch {encode_bs}", {"train": True}, {})]
     rows += [("attention", "PyTorch SDPA (flash kernel)", {"attention": "sdpa", "train": True}, {})]
     rows += [("threads", str(t), {"threads": t}, {}) for t in sorted({1, cores}) if t != cores]
-    rows += [("dtype", "fp32", {"dtype": "fp32"}, {})]
+    if base["dtype"] == "bf16":  # emulated bf16 (no native support) is no lever: ~400x slower
+        rows += [("dtype", "fp32", {"dtype": "fp32"}, {})]
     rows += [("batch size", str(b), {"batch_size": b}, {}) for b in (8, 16, 32) if b != encode_bs]
     compiled = {"overrides": {**base["overrides"], "compile": True}, "train": True}
     rows += [("torch.compile", "compile=true (dynamic=True)", compiled, {})]
     rows += [("OMP_WAIT_POLICY", "ACTIVE", {}, {"OMP_WAIT_POLICY": "ACTIVE"})]
     rows += [("malloc", "glibc defaults (no mallopt)", {}, {OPT_OUT: "default"})]
     return [(lever, setting, {**base, **change}, env) for lever, setting, change, env in rows]
+
+
+def _ceiling(ceil: dict, threads: int, dtype: str) -> float | None:
+    return ceil[threads].get(f"gflops_{dtype}")
 
 
 def _mfu(gflops: float | None, ceiling: float | None) -> float | None:
@@ -110,7 +119,7 @@ def run_bench(
         "overrides": overrides,
         "size": size,
         "threads": cores,
-        "dtype": "bf16",
+        "dtype": resolve_dtype("auto"),
         "batch_size": encode_bs,
     }
     matmul = {"task": "matmul", **SIZES[size]}
@@ -145,7 +154,7 @@ def run_bench(
             "(baseline and attention rows: also training steps)",
         },
         "conventions": CONVENTIONS,
-        **_headline(ceil, main, plain, cores),
+        **_headline(ceil, main, plain, cores, base["dtype"]),
         "levers": levers,
         "measurements": {"matmul": ceil, "fast": main, "plain": plain},
     }
@@ -160,13 +169,13 @@ def _run_levers(base: dict, ceil: dict, encode_bs: int) -> list[dict]:
         r = _spawn({**spec, "task": "lever", "label": f"{lever} {setting}"}, env)
         row = {"lever": lever, "setting": setting, **r}
         if "error" not in r:
-            row["mfu"] = _mfu(r["model_gflops_per_s"], ceil[spec["threads"]].get("gflops_bf16"))
+            ceiling = _ceiling(ceil, spec["threads"], base["dtype"])
+            row["mfu"] = _mfu(r["model_gflops_per_s"], ceiling)
             baseline = r if lever == "baseline" else baseline
             if baseline:
                 row["speed_vs_baseline"] = round(r["prompts_per_s"] / baseline["prompts_per_s"], 3)
             if "train" in r and baseline and "train" in baseline:
-                bf16 = ceil[spec["threads"]].get("gflops_bf16")
-                row["train_mfu"] = _mfu(r["train"]["model_gflops_per_s"], bf16)
+                row["train_mfu"] = _mfu(r["train"]["model_gflops_per_s"], ceiling)
                 row["train_speed_vs_baseline"] = round(
                     r["train"]["prompts_per_s"] / baseline["train"]["prompts_per_s"], 3
                 )
@@ -176,9 +185,9 @@ def _run_levers(base: dict, ceil: dict, encode_bs: int) -> list[dict]:
     return levers
 
 
-def _headline(ceil: dict, main: dict, plain: dict, cores: int) -> dict:
+def _headline(ceil: dict, main: dict, plain: dict, cores: int, dtype: str) -> dict:
     """The top-level numbers: ceilings, fast-path rates and MFU, evaluation, memory, plain/fast."""
-    bf16, item_rate = ceil[cores].get("gflops_bf16"), main["item_encode"]["prompts_per_s"]
+    peak, item_rate = _ceiling(ceil, cores, dtype), main["item_encode"]["prompts_per_s"]
     ratios = {}
     if "error" not in plain:
         fast_s = main["item_encode"]["seconds"] + main["user_encode"]["seconds"]
@@ -191,16 +200,17 @@ def _headline(ceil: dict, main: dict, plain: dict, cores: int) -> dict:
             ),
         }
     return {
-        "matmul_gflops_bf16": bf16,
+        "dtype": dtype,
+        "matmul_gflops_bf16": ceil[cores].get("gflops_bf16"),
         "matmul_gflops_fp32": ceil[cores].get("gflops_fp32"),
         "matmul_gflops_bf16_1thread": ceil[1].get("gflops_bf16"),
         "matmul_gflops_fp32_1thread": ceil[1].get("gflops_fp32"),
         "train_prompts_per_s": main["train"]["prompts_per_s"],
-        "train_mfu": _mfu(main["train"]["model_gflops_per_s"], bf16),
+        "train_mfu": _mfu(main["train"]["model_gflops_per_s"], peak),
         "item_encode_prompts_per_s": item_rate,
-        "item_encode_mfu": _mfu(main["item_encode"]["model_gflops_per_s"], bf16),
+        "item_encode_mfu": _mfu(main["item_encode"]["model_gflops_per_s"], peak),
         "user_encode_prompts_per_s": main["user_encode"]["prompts_per_s"],
-        "user_encode_mfu": _mfu(main["user_encode"]["model_gflops_per_s"], bf16),
+        "user_encode_mfu": _mfu(main["user_encode"]["model_gflops_per_s"], peak),
         "full_eval_seconds": main["full_eval"]["seconds"],
         "full_eval_users": main["full_eval"]["users"],
         "catalog_items": main["n_items"],

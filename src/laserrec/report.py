@@ -39,7 +39,10 @@ def _speed(row: dict, key: str) -> str:
 def bench_table(r: dict) -> str:
     """``laserrec bench`` results as two markdown tables: the headline numbers, then the levers."""
     rows = [
-        ("matmul ceiling bf16 / fp32 (GFLOP/s)", f"{r['matmul_gflops_bf16']} / {r['matmul_gflops_fp32']}"),
+        (
+            f"matmul ceiling bf16 / fp32 (GFLOP/s; the fast path runs {r.get('dtype', 'bf16')})",
+            f"{r['matmul_gflops_bf16'] or 'not native'} / {r['matmul_gflops_fp32']}",
+        ),
         ("training (user prompts/s, MFU)", f"{r['train_prompts_per_s']:.2f}, {r['train_mfu']:.1%}"),
         (
             "item encoding (prompts/s, MFU)",

@@ -25,7 +25,11 @@ class DARecConfig:
     llm: str = field(
         "smollm2", "decoder LLM (frozen): smollm2 | local HF folder | cached hub name | tiny-llama"
     )
-    dtype: str = field("bf16", "dtype of the frozen LLM: bf16 | fp32 (trained parts are always fp32)")
+    dtype: str = field(
+        "auto",
+        "dtype of the frozen LLM: auto (bf16 where the CPU has native bf16, else fp32: emulated bf16 is "
+        "hundreds of times slower) | bf16 | fp32 (trained parts are always fp32)",
+    )
     max_history: int = field(5, "most recent history items written into the prompt")
     max_title_tokens: int = field(16, "item titles are cut to this many tokens")
     max_prompt_tokens: int = field(160, "text tokens of the history items per prompt; oldest items dropped")
@@ -60,7 +64,7 @@ class DARecConfig:
     temperature: float = field(0.1, "temperature of the hard-negative InfoNCE (cosine similarities)")
 
     def __post_init__(self) -> None:
-        check(self.dtype in ("bf16", "fp32"), f"dtype {self.dtype!r}: expected bf16 or fp32")
+        check(self.dtype in ("auto", "bf16", "fp32"), f"dtype {self.dtype!r}: expected auto, bf16 or fp32")
         for name in (
             "max_history",
             "max_title_tokens",

@@ -42,7 +42,7 @@ def sample_users(data_dir: str | Path, out: Path, n_users: int, seed: int) -> Pa
 
 def count_layers(llm: str) -> int:
     """Decoder layers of the LLM (loads it once; the packaged SmolLM2 loads in ~2 s from its cache)."""
-    return len(decoder_layers(load_backbone(llm, "bf16").model))
+    return len(decoder_layers(load_backbone(llm).model))
 
 
 def search_adapter_layout(

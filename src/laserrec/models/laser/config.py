@@ -21,12 +21,22 @@ from laserrec.config import check, field
 class LaserConfig:
     llm: str = field("smollm2", "language model: smollm2 | minilm | local HF folder | cached hub name")
     cf_run: str = field("", "run folder of the frozen, trained SASRec/BERT4Rec whose states feed M-Former")
-    dtype: str = field("bf16", "dtype of the frozen LLM: bf16 | fp32 (trainable parts are always fp32)")
+    dtype: str = field(
+        "auto",
+        "dtype of the frozen LLM: auto (bf16 where the CPU has native bf16, else fp32: emulated bf16 is "
+        "hundreds of times slower) | bf16 | fp32 (trainable parts are always fp32)",
+    )
     padding_side: str = field("left", "where prompts of a batch are padded: left | right")
     max_history: int = field(5, "most recent history items written into a user prompt")
     max_title_tokens: int = field(24, "item titles are cut to this many tokens")
     max_prompt_tokens: int = field(
         256, "text tokens per prompt (excluding prefix/suffix); oldest items dropped"
+    )
+    cf_input: str = field(
+        "states",
+        "M-Former's input C for a user: states (the ID model's sequence states at the prompt's items) | "
+        "items (the ID model's embeddings of those items, as in the authors' data files: the same kind of "
+        "vector an item's own C is)",
     )
     n_prefix: int = field(4, "L: prefix tokens (= queries per expert)")
     n_experts: int = field(4, "K: query experts in M-Former")
@@ -62,6 +72,13 @@ class LaserConfig:
         "encoded with gradient, so the item side is trained directly and not only as a side effect of the "
         "user side against the stale matrix (costs one item forward + backward per target)",
     )
+    negatives: int = field(
+        0,
+        "phase 1 as the authors' code trains it (their stage 2-1): each user against the batch's target "
+        "items plus this many items drawn uniformly from the catalog (shared by the batch), all encoded "
+        "with gradient at every step, so both sides train; 0 = against the whole item matrix re-encoded "
+        "without gradient at every epoch start (the paper's text). Phase 2 always uses the whole matrix",
+    )
     head: bool = field(
         False,
         "not in the paper: a linear map for users and one for items (identity at the start) between the "
@@ -94,10 +111,11 @@ class LaserConfig:
     phase2: bool = field(True, "ablation: False = skip phase 2")
 
     def __post_init__(self) -> None:
-        check(self.dtype in ("bf16", "fp32"), f"dtype {self.dtype!r}: expected bf16 or fp32")
+        check(self.dtype in ("auto", "bf16", "fp32"), f"dtype {self.dtype!r}: expected auto, bf16 or fp32")
         check(
             self.padding_side in ("left", "right"), f"padding_side {self.padding_side!r}: expected left|right"
         )
+        check(self.cf_input in ("states", "items"), f"cf_input {self.cf_input!r}: expected states|items")
         check(self.suffix_init in ("token", "random"), f"suffix_init {self.suffix_init!r}: use token|random")
         check(
             self.pooling in ("suffix", "mean", "eos"), f"pooling {self.pooling!r}: expected suffix|mean|eos"
@@ -130,7 +148,7 @@ class LaserConfig:
         check(self.lb_weight >= 0, f"lb_weight must be >= 0, got {self.lb_weight}")
         check(self.mformer_lr_scale > 0, f"mformer_lr_scale must be > 0, got {self.mformer_lr_scale}")
         check(self.warmup_lr > 0, f"warmup_lr must be > 0, got {self.warmup_lr}")
-        for name in ("warmup_epochs", "phase1_epochs", "phase2_epochs"):
+        for name in ("warmup_epochs", "phase1_epochs", "phase2_epochs", "negatives"):
             check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         check(self.phase1 or self.phase2, "phase1 and phase2 cannot both be off")
 

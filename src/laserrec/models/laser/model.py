@@ -173,13 +173,17 @@ class Laser(Recommender):
         return pool(hidden, kinds, self.config.pooling), lb
 
     def _user_states(self, history: torch.Tensor):
-        """C for users: the frozen ID model's states at the last max_history positions (the prompt items)."""
+        """C for users, over the last max_history positions (the prompt items): the frozen ID model's
+        sequence states there (cf_input=states) or the item embeddings of those items (cf_input=items)."""
         if self.mformer is None:
             return None, None
+        recent = history[:, -self.config.max_history :]  # (B, N)
         with torch.no_grad():
-            c = self.cf.sequence_states(history)  # (B, T, d_c)
-        keep = self.config.max_history
-        return c[:, -keep:].float(), (history > 0)[:, -keep:]  # (B, N, d_c), (B, N)
+            if self.config.cf_input == "states":
+                c = self.cf.sequence_states(history)[:, -recent.shape[1] :]  # (B, N, d_c)
+            else:
+                c = self.cf.item_states(recent.reshape(-1)).view(*recent.shape, -1)  # (B, N, d_c)
+        return c.float(), recent > 0
 
     def _user_inputs(self, history: torch.Tensor):
         return [self.prompts.build(row) for row in history.tolist()], *self._user_states(history)
@@ -262,7 +266,8 @@ class Laser(Recommender):
             self.refresh_item_matrix()
 
     def on_epoch_start(self, epoch: int) -> None:
-        if self.phase == 1 and (self._dirty or not self._has_matrix):
+        """Phase 1 scores against the whole matrix: re-encode it (not needed with sampled negatives)."""
+        if self.phase == 1 and self.config.negatives == 0 and (self._dirty or not self._has_matrix):
             self.refresh_item_matrix()
 
     def prepare_for_eval(self) -> None:
@@ -305,17 +310,23 @@ class Laser(Recommender):
 
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB (with
-        fresh_targets, in phase 1, plus the in-batch term of ``_in_batch_loss``)."""
+        fresh_targets, in phase 1, plus the in-batch term of ``_in_batch_loss``). With negatives > 0,
+        phase 1's IIC is over the batch's targets and sampled items encoded now (``_in_batch_loss``)."""
         if self.phase == 0:
             return self._warmup_loss(batch)
-        if not self._has_matrix:
+        sampled = self.phase == 1 and self.config.negatives > 0
+        if not sampled and not self._has_matrix:
             self.refresh_item_matrix()
         h, lb = self._encode_users(batch.history)
         users = self._scored_users(h)
-        logits = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature  # (B, n_items)
-        iic = F.cross_entropy(logits, batch.target - 1)
-        logs = {"iic": iic.item()}
-        if self.config.fresh_targets and self.phase == 1:
+        if sampled:
+            iic, item_lb = self._in_batch_loss(users, batch.target, self.config.negatives)
+            lb, logs = (lb + item_lb) / 2, {"iic": iic.item()}
+        else:
+            logits = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature  # (B, N)
+            iic = F.cross_entropy(logits, batch.target - 1)
+            logs = {"iic": iic.item()}
+        if self.config.fresh_targets and self.phase == 1 and not sampled:
             in_batch, item_lb = self._in_batch_loss(users, batch.target)
             iic, lb, logs["in_batch"] = iic + in_batch, (lb + item_lb) / 2, in_batch.item()
         use_lb = self.config.use_lb_loss and self.mformer is not None
@@ -323,11 +334,16 @@ class Laser(Recommender):
         self._dirty = True
         return loss, {**logs, "lb": lb.item()}
 
-    def _in_batch_loss(self, users: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contrastive loss of the users against the batch's target items encoded now, with gradient (the
-        stale matrix never trains the item side directly). Input: unit users (B, H), targets (B,).
+    def _in_batch_loss(
+        self, users: torch.Tensor, targets: torch.Tensor, n_sampled: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contrastive loss of the users against the batch's target items and ``n_sampled`` items drawn
+        uniformly from the catalog (shared by the batch), all encoded now, with gradient (the stale
+        matrix never trains the item side directly). Input: unit users (B, H), targets (B,).
         Output: the loss, the items' LB loss."""
-        ids, column = targets.unique(return_inverse=True)  # (U,), (B,)
+        drawn = torch.randint(1, self.n_items + 1, (n_sampled,))
+        ids, inverse = torch.cat([targets, drawn]).unique(return_inverse=True)  # (U,), (B + n_sampled,)
+        column = inverse[: len(targets)]  # (B,)
         items, lb = self._forward(*self._item_inputs(ids))
         logits = users @ self._scored_items(self._unit_items(items)).T / self.config.temperature  # (B, U)
         return F.cross_entropy(logits, column), lb

@@ -27,7 +27,11 @@ class LiteLLM4RecConfig:
     llm: str = field(
         "smollm2", "item LLM: smollm2 | minilm | local HF folder | cached hub name | tiny-llama | tiny-gpt2"
     )
-    dtype: str = field("bf16", "dtype of a frozen LLM: bf16 | fp32 (trained LLM parts always load in fp32)")
+    dtype: str = field(
+        "auto",
+        "dtype of a frozen LLM: auto (bf16 where the CPU has native bf16, else fp32: emulated bf16 is "
+        "hundreds of times slower) | bf16 | fp32 (trained LLM parts always load in fp32)",
+    )
     item_llm_mode: str = field(
         "frozen_cached",
         "frozen_cached: the item LLM is frozen and each item encoded once (no grad), the cache reused | "
@@ -51,7 +55,7 @@ class LiteLLM4RecConfig:
     dropout: float = field(0.1, "dropout on projected item embeddings and in the small rec LLM's attention")
 
     def __post_init__(self) -> None:
-        check(self.dtype in ("bf16", "fp32"), f"dtype {self.dtype!r}: expected bf16 or fp32")
+        check(self.dtype in ("auto", "bf16", "fp32"), f"dtype {self.dtype!r}: expected auto, bf16 or fp32")
         check(
             self.item_llm_mode in ("frozen_cached", "trainable"),
             f"item_llm_mode {self.item_llm_mode!r}: expected frozen_cached | trainable",
