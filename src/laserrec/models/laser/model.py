@@ -321,11 +321,11 @@ class Laser(Recommender):
         users = self._scored_users(h)
         if sampled:
             iic, item_lb = self._in_batch_loss(users, batch.target, self.config.negatives)
-            lb, logs = (lb + item_lb) / 2, {"iic": iic.item()}
+            lb = (lb + item_lb) / 2
         else:
             logits = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature  # (B, N)
             iic = F.cross_entropy(logits, batch.target - 1)
-            logs = {"iic": iic.item()}
+        logs = {"iic": iic.item()}
         if self.config.fresh_targets and self.phase == 1 and not sampled:
             in_batch, item_lb = self._in_batch_loss(users, batch.target)
             iic, lb, logs["in_batch"] = iic + in_batch, (lb + item_lb) / 2, in_batch.item()
