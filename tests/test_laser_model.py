@@ -259,6 +259,7 @@ ABLATIONS = [
     {"padding_side": "right"},
     {"negatives": 3},
     {"cf_input": "items"},
+    {"cf_input": "last"},
 ]
 
 
@@ -359,8 +360,8 @@ def test_negatives_train_phase_one_against_targets_and_drawn_items_encoded_with_
     assert model._has_matrix and loss.item() == pytest.approx(whole.item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("cf_input", ["states", "items"])
-def test_cf_input_feeds_mformer_the_sequence_states_or_the_item_embeddings(backbone, cf_input):
+@pytest.mark.parametrize("cf_input", ["states", "items", "last"])
+def test_cf_input_feeds_mformer_the_sequence_states_the_item_embeddings_or_the_last_state(backbone, cf_input):
     model = make(backbone, cf_input=cf_input, max_history=2).eval()
     cf = model.cf
     cf.sequence_states = lambda history: cf.emb(history) * 2 + 1  # unlike the item embeddings
@@ -369,9 +370,9 @@ def test_cf_input_feeds_mformer_the_sequence_states_or_the_item_embeddings(backb
     model.encode_users(HISTORY)
     handle.remove()
     c, mask = seen[0]
-    recent = HISTORY[:, -2:]
-    expected = cf.emb(recent) * 2 + 1 if cf_input == "states" else cf.emb(recent)
-    assert c.shape == (3, 2, 8) and torch.allclose(c, expected)
+    recent = HISTORY[:, -(1 if cf_input == "last" else 2) :]
+    expected = cf.emb(recent) if cf_input == "items" else cf.emb(recent) * 2 + 1
+    assert c.shape == (3, recent.shape[1], 8) and torch.allclose(c, expected)
     assert torch.equal(mask, recent > 0)
 
 

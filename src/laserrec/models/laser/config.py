@@ -36,7 +36,8 @@ class LaserConfig:
         "states",
         "M-Former's input C for a user: states (the ID model's sequence states at the prompt's items) | "
         "items (the ID model's embeddings of those items, as in the authors' data files: the same kind of "
-        "vector an item's own C is)",
+        "vector an item's own C is) | last (not in the paper: only the state at the last position, the "
+        "vector the ID model scores the next item with, in the same space as an item's own C)",
     )
     n_prefix: int = field(4, "L: prefix tokens (= queries per expert)")
     n_experts: int = field(4, "K: query experts in M-Former")
@@ -115,7 +116,10 @@ class LaserConfig:
         check(
             self.padding_side in ("left", "right"), f"padding_side {self.padding_side!r}: expected left|right"
         )
-        check(self.cf_input in ("states", "items"), f"cf_input {self.cf_input!r}: expected states|items")
+        check(
+            self.cf_input in ("states", "items", "last"),
+            f"cf_input {self.cf_input!r}: expected states|items|last",
+        )
         check(self.suffix_init in ("token", "random"), f"suffix_init {self.suffix_init!r}: use token|random")
         check(
             self.pooling in ("suffix", "mean", "eos"), f"pooling {self.pooling!r}: expected suffix|mean|eos"

@@ -174,15 +174,16 @@ class Laser(Recommender):
 
     def _user_states(self, history: torch.Tensor):
         """C for users, over the last max_history positions (the prompt items): the frozen ID model's
-        sequence states there (cf_input=states) or the item embeddings of those items (cf_input=items)."""
+        sequence states there (cf_input=states), the item embeddings of those items (cf_input=items), or
+        only the last state, the one the ID model scores the next item with (cf_input=last)."""
         if self.mformer is None:
             return None, None
-        recent = history[:, -self.config.max_history :]  # (B, N)
+        recent = history[:, -(1 if self.config.cf_input == "last" else self.config.max_history) :]  # (B, N)
         with torch.no_grad():
-            if self.config.cf_input == "states":
-                c = self.cf.sequence_states(history)[:, -recent.shape[1] :]  # (B, N, d_c)
-            else:
+            if self.config.cf_input == "items":
                 c = self.cf.item_states(recent.reshape(-1)).view(*recent.shape, -1)  # (B, N, d_c)
+            else:
+                c = self.cf.sequence_states(history)[:, -recent.shape[1] :]  # (B, N, d_c)
         return c.float(), recent > 0
 
     def _user_inputs(self, history: torch.Tensor):
