@@ -13,6 +13,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 
+def format_parameters(trainable: int, total: int) -> str:
+    """E.g. "trainable 1.2M / total 136M (0.9%)"."""
+
+    def short(n: int) -> str:
+        for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+            if n >= size:
+                return f"{n / size:.3g}{unit}"
+        return str(n)
+
+    return f"trainable {short(trainable)} / total {short(total)} ({100 * trainable / max(1, total):.2g}%)"
+
+
 @dataclass
 class Batch:
     """One batch of users.

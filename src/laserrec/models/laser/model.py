@@ -16,7 +16,7 @@ from torch import nn
 from laserrec.data.dataset import ItemText
 from laserrec.errors import CheckpointError, ConfigError
 from laserrec.llm.backbone import Backbone, freeze
-from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
+from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, format_parameters
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.mformer import MFormer
@@ -40,18 +40,6 @@ def _identity(size: int) -> nn.Linear:
     nn.init.eye_(linear.weight)
     nn.init.zeros_(linear.bias)
     return linear
-
-
-def format_parameters(trainable: int, total: int) -> str:
-    """E.g. "trainable 1.2M / total 136M (0.9%)"."""
-
-    def short(n: int) -> str:
-        for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-            if n >= size:
-                return f"{n / size:.3g}{unit}"
-        return str(n)
-
-    return f"trainable {short(trainable)} / total {short(total)} ({100 * trainable / max(1, total):.2g}%)"
 
 
 class Laser(Recommender):

@@ -1,0 +1,146 @@
+"""Laser's options beyond the paper and from the authors' code: centring, fresh targets, sampled negatives
+(their first stage), M-Former's input C, and the linear head. Tiny Llama / GPT-2 / BERT backbones."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import test_laser_model as laser_tests
+from laserrec.models.base import Batch
+
+backbone = laser_tests.backbone  # the module's fixture: tiny Llama, GPT-2 and BERT
+HISTORY, TARGET, N_ITEMS, make = (
+    laser_tests.HISTORY,
+    laser_tests.TARGET,
+    laser_tests.N_ITEMS,
+    laser_tests.make,
+)
+
+
+def test_center_subtracts_the_catalog_mean_from_items_and_a_running_mean_from_users(backbone):
+    model = make(backbone, center=True).eval()
+    with torch.no_grad():
+        raw = model.encode_items(torch.arange(1, N_ITEMS + 1))
+    model.refresh_item_matrix()
+    assert torch.allclose(model.item_mean, raw.mean(0), atol=1e-5)
+    assert torch.allclose(model.item_matrix[1:], F.normalize(raw - raw.mean(0), dim=-1), atol=1e-5)
+    model.train()
+    seen = []
+    encode = model._encode_users
+    model._encode_users = lambda history: seen.append(encode(history)) or seen[-1]
+    model.calculate_loss(Batch(HISTORY, TARGET))
+    first = seen[-1][0].detach().mean(0)
+    assert torch.allclose(model.user_mean, first)  # the first step sets the running mean
+    model.calculate_loss(Batch(HISTORY[:2], TARGET[:2]))
+    assert torch.allclose(model.user_mean, 0.9 * first + 0.1 * seen[-1][0].detach().mean(0))
+    model.eval()
+    kept = model.user_mean.clone()
+    scores = model.full_sort_predict(Batch(HISTORY, TARGET))
+    assert torch.equal(model.user_mean, kept)  # evaluation never moves it
+    users = F.normalize(model.encode_users(HISTORY) - kept, dim=-1)
+    assert torch.allclose(scores[:, 1:], users @ model.item_matrix[1:].T, atol=1e-5)
+
+
+def test_fresh_targets_adds_an_in_batch_loss_against_target_items_encoded_with_gradient(backbone):
+    model = make(backbone, fresh_targets=True, use_lb_loss=False).eval()
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    target = torch.tensor([2, 5, 2])  # a repeated target is one column
+
+    def by_hand(detach_items: bool):
+        users = F.normalize(model.encode_users(HISTORY), dim=-1)
+        stale = F.cross_entropy(users @ model.item_matrix[1:].T / 0.05, target - 1)
+        items = F.normalize(model.encode_items(torch.tensor([2, 5])), dim=-1)
+        items = items.detach() if detach_items else items
+        return stale, F.cross_entropy(users @ items.T / 0.05, torch.tensor([0, 1, 0]))
+
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    (grad,) = torch.autograd.grad(loss, model.suffix)
+    stale, in_batch = by_hand(detach_items=False)
+    assert logs["iic"] == pytest.approx(stale.item(), rel=1e-5)
+    assert logs["in_batch"] == pytest.approx(in_batch.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(stale.item() + in_batch.item(), rel=1e-5)
+    (expected,) = torch.autograd.grad(stale + in_batch, model.suffix)
+    (users_only,) = torch.autograd.grad(sum(by_hand(detach_items=True)), model.suffix)
+    assert torch.allclose(grad, expected, atol=1e-6)
+    assert not torch.allclose(grad, users_only, atol=1e-6)  # the item prompts carry gradient too
+    model.set_phase(2)
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    assert "in_batch" not in logs and loss.item() == pytest.approx(stale.item(), rel=1e-5)
+
+
+def test_negatives_train_phase_one_against_targets_and_drawn_items_encoded_with_gradient(backbone):
+    model = make(backbone, negatives=4, use_lb_loss=False).eval()
+    model.set_phase(1)
+    model.on_epoch_start(0)
+    assert not model._has_matrix  # no catalog encoding: phase 1 never reads the matrix here
+    target = torch.tensor([2, 5, 2])
+    torch.manual_seed(7)
+    drawn = torch.randint(1, N_ITEMS + 1, (4,))  # what calculate_loss draws after the same seed
+    ids = sorted(set(target.tolist()) | set(drawn.tolist()))
+
+    def by_hand(detach_items: bool):
+        users = F.normalize(model.encode_users(HISTORY), dim=-1)
+        items = F.normalize(model.encode_items(torch.tensor(ids)), dim=-1)
+        items = items.detach() if detach_items else items
+        return F.cross_entropy(users @ items.T / 0.05, torch.tensor([ids.index(t) for t in target.tolist()]))
+
+    torch.manual_seed(7)
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    (grad,) = torch.autograd.grad(loss, model.suffix)
+    expected = by_hand(detach_items=False)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert logs["iic"] == pytest.approx(loss.item())
+    assert torch.allclose(grad, torch.autograd.grad(expected, model.suffix)[0], atol=1e-6)
+    users_only = torch.autograd.grad(by_hand(detach_items=True), model.suffix)[0]
+    assert not torch.allclose(grad, users_only, atol=1e-6)  # the item prompts carry gradient
+    model.set_phase(2)  # phase 2: the whole matrix, encoded once
+    loss, _ = model.calculate_loss(Batch(HISTORY, target))
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    whole = F.cross_entropy(users @ model.item_matrix[1:].T / 0.05, target - 1)
+    assert model._has_matrix and loss.item() == pytest.approx(whole.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("cf_input", ["states", "items", "last"])
+def test_cf_input_feeds_mformer_the_sequence_states_the_item_embeddings_or_the_last_state(backbone, cf_input):
+    model = make(backbone, cf_input=cf_input, max_history=2).eval()
+    cf = model.cf
+    cf.sequence_states = lambda history: cf.emb(history) * 2 + 1  # unlike the item embeddings
+    seen = []
+    handle = model.mformer.register_forward_hook(lambda m, args, out: seen.append(args))
+    model.encode_users(HISTORY)
+    handle.remove()
+    c, mask = seen[0]
+    recent = HISTORY[:, -(1 if cf_input == "last" else 2) :]
+    expected = cf.emb(recent) if cf_input == "items" else cf.emb(recent) * 2 + 1
+    assert c.shape == (3, recent.shape[1], 8) and torch.allclose(c, expected)
+    assert torch.equal(mask, recent > 0)
+
+
+def test_head_starts_as_identity_and_trains_on_the_whole_catalog_in_phase_1(backbone):
+    plain, model = make(backbone, seed=0).eval(), make(backbone, seed=0, head=True).eval()
+    for m in (plain, model):
+        m.set_phase(1)
+        m.on_epoch_start(0)
+    assert torch.equal(model.item_matrix, plain.item_matrix)
+    batch = Batch(HISTORY, TARGET)
+    assert torch.allclose(model.full_sort_predict(batch), plain.full_sort_predict(batch), atol=1e-6)
+    matrix = model.item_matrix.clone()
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if "head" in n}
+    loss, _ = model.calculate_loss(batch)
+    loss.backward()
+    # the user head's gradient comes from the batch's users, the item head's from every item of the matrix
+    w = model.item_head.weight
+    users = model._scored_users(model.encode_users(HISTORY)).detach()
+    logits = users @ F.normalize(model.item_matrix[1:] @ w.T + model.item_head.bias, dim=-1).T / 0.05
+    (by_hand,) = torch.autograd.grad(F.cross_entropy(logits, TARGET - 1), w)
+    assert torch.allclose(w.grad, by_hand, atol=1e-5)
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    assert all(not torch.equal(p, before[n]) for n, p in model.named_parameters() if "head" in n)
+    assert torch.equal(model.item_matrix, matrix)  # the stale read-outs stay; only the map moved
+    scores = model.full_sort_predict(batch)
+    items = model.catalog_embeddings()
+    assert torch.allclose(items[1:], F.normalize(model.item_head(matrix[1:]), dim=-1), atol=1e-6)
+    assert torch.allclose(
+        scores[:, 1:], model._scored_users(model.encode_users(HISTORY)) @ items[1:].T, atol=1e-5
+    )
