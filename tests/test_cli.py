@@ -1,4 +1,6 @@
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -75,3 +77,14 @@ def test_config_lists_fields_with_help():
     code, out = run("config", "sasrec")
     assert code == 0
     assert "hidden_size" in out and "early stopping" in out
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=str)
+def test_shipped_config_files_name_only_known_keys_with_valid_values(path):
+    from laserrec.config import load_file
+    from laserrec.training.runs import resolve_configs
+
+    values = load_file(path)
+    model_cfg, train_cfg = resolve_configs("laser", values, {}, "cpu")
+    resolved = {**dataclasses.asdict(model_cfg), **dataclasses.asdict(train_cfg)}
+    assert values and all(resolved[k] == v for k, v in values.items())
