@@ -43,6 +43,14 @@ def toy_dir(tmp_path, toy_data):
     return toy_data.save(tmp_path / "toy")
 
 
+@pytest.fixture(scope="module", params=["llama", "gpt2", "bert"])
+def backbone(request):
+    """Tiny offline Llama, GPT-2 and BERT backbones (each test module builds its own)."""
+    from laserrec.llm.backbone import build_tiny_backbone
+
+    return build_tiny_backbone(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -5,16 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import test_laser_model as laser_tests
+from laser_fixtures import HISTORY, N_ITEMS, TARGET, make
 from laserrec.models.base import Batch
-
-backbone = laser_tests.backbone  # the module's fixture: tiny Llama, GPT-2 and BERT
-HISTORY, TARGET, N_ITEMS, make = (
-    laser_tests.HISTORY,
-    laser_tests.TARGET,
-    laser_tests.N_ITEMS,
-    laser_tests.make,
-)
 
 
 def test_center_subtracts_the_catalog_mean_from_items_and_a_running_mean_from_users(backbone):
