@@ -5,7 +5,8 @@ frozen LLM) and the collaborative signal (through M-Former). This probe scores e
 user with no training at all, from two cached signals:
 
 - text: the frozen all-MiniLM-L6-v2 mean-pooled embedding of each item line (title, brand, category);
-  a user is the recency-weighted mean (0.5 ** age) of the history's item embeddings (the DESIGN's floor);
+  a user is the recency-weighted mean (0.5 ** age) of the history's item embeddings (the DESIGN's floor),
+  or only the newest item's embedding (``text_newest``: what a one-item Laser prompt reads);
 - cf: the frozen SASRec/BERT4Rec run, by its own dot product and by the cosine of the same vectors
   (the cosine drops the vector norms, where a dot-product model keeps item popularity);
 
@@ -57,7 +58,8 @@ def item_text_embeddings(data: PreparedData, batch_size: int = 128) -> torch.Ten
 
 @torch.inference_mode()
 def signal_scores(users: EvalSet, text: torch.Tensor, cf, window: int = 50) -> dict[str, torch.Tensor]:
-    """Scores of every item (U, n_items + 1) per signal: text, cf dot product, cf cosine."""
+    """Scores of every item (U, n_items + 1) per signal: text, text of the newest item alone, cf dot
+    product, cf cosine."""
     hist = pad_left(users.histories, window)  # (U, W)
     age = torch.arange(window - 1, -1, -1).float()  # the most recent item has age 0
     weights = (0.5**age)[None, :] * (hist > 0).float()  # (U, W)
@@ -66,6 +68,7 @@ def signal_scores(users: EvalSet, text: torch.Tensor, cf, window: int = 50) -> d
     items = cf.item_states(torch.arange(text.shape[0]))[:, 0]  # (n_items + 1, d)
     return {
         "text": user_text @ text.T,
+        "text_newest": text[hist[:, -1]] @ text.T,
         "cf_dot": states @ items.T,
         "cf_cos": F.normalize(states, dim=-1) @ F.normalize(items, dim=-1).T,
     }
