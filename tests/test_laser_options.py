@@ -136,3 +136,25 @@ def test_head_starts_as_identity_and_trains_on_the_whole_catalog_in_phase_1(back
     assert torch.allclose(
         scores[:, 1:], model._scored_users(model.encode_users(HISTORY)) @ items[1:].T, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("source", ["mformer", "learned"])
+def test_prefix_start_zero_begins_as_the_text_model_and_the_prefix_then_trains(backbone, source):
+    model = make(backbone, prefix_start="zero", prefix_source=source, use_lb_loss=False).eval()
+    prefix, _ = model._prefix(*model._user_states(HISTORY), len(HISTORY))
+    assert prefix.shape == (3, 3, model.backbone.config.hidden_size) and not prefix.any()
+    if source == "mformer":  # the ID model's states reach nothing yet: other states, same users
+        before = model.encode_users(HISTORY)
+        model.cf.sequence_states = lambda history: model.cf.emb(history) * -3 + 1
+        assert torch.allclose(model.encode_users(HISTORY), before, atol=1e-6)
+    model.set_phase(1)
+    loss, _ = model.calculate_loss(Batch(HISTORY, TARGET))
+    loss.backward()
+    torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2).step()
+    with torch.no_grad():
+        prefix, _ = model._prefix(*model._user_states(HISTORY), len(HISTORY))
+        assert prefix.abs().min() > 0  # every prefix value moved off zero after one step
+        if source == "mformer":  # and now the states matter
+            other = model.encode_users(HISTORY)
+            model.cf.sequence_states = lambda history: model.cf.emb(history)
+            assert not torch.allclose(model.encode_users(HISTORY), other, atol=1e-4)

@@ -46,6 +46,15 @@ class LaserConfig:
     d_model: int = field(256, "d_m: M-Former width")
     n_heads: int = field(4, "M-Former attention heads")
     dropout: float = field(0.1, "M-Former dropout (the frozen LLM never uses dropout)")
+    prefix_start: str = field(
+        "random",
+        "start of the prefix: random (M-Former's output projection, or a plain prefix, at the scale of the "
+        "LLM's token embeddings) | zero (not in the paper: the output projection, or the plain prefix, "
+        "starts at zero, so the warm-up fits the suffix to the text alone and phase 1 starts from that "
+        "text model; the ID model's signal then grows in along the gradient instead of as random noise). "
+        "Measured worse: an untrained M-Former is a random projection of the states that already carries "
+        "some of their signal, and zero-input prefix tokens hurt the text (README, 'Laser: status')",
+    )
     suffix_init: str = field(
         "token",
         "start of the suffix embedding: token (the embedding of a summarising vocabulary token: [MASK] for "
@@ -120,6 +129,7 @@ class LaserConfig:
             self.cf_input in ("states", "items", "last"),
             f"cf_input {self.cf_input!r}: expected states|items|last",
         )
+        check(self.prefix_start in ("random", "zero"), f"prefix_start {self.prefix_start!r}: use random|zero")
         check(self.suffix_init in ("token", "random"), f"suffix_init {self.suffix_init!r}: use token|random")
         check(
             self.pooling in ("suffix", "mean", "eos"), f"pooling {self.pooling!r}: expected suffix|mean|eos"

@@ -76,6 +76,7 @@ class MFormer(nn.Module):
         n_heads: int,
         dropout: float = 0.1,
         out_std: float = 0.02,
+        zero_start: bool = False,
     ) -> None:
         super().__init__()
         self.top_k = min(top_k, n_experts)
@@ -91,7 +92,12 @@ class MFormer(nn.Module):
         # (std ~0.003) lets each Adam step (~lr per weight) rewrite them: one step at lr 1e-3 took the
         # prefix's ranking from Recall@10 0.039 to 0.016, and it never recovered (see the README).
         self.to_llm = nn.Linear(d_model, d_llm)
-        nn.init.normal_(self.to_llm.weight, std=d_model**-0.5)
+        # zero_start: the prefix starts at exactly zero; the projection still gets gradient (its input is
+        # not zero), and the blocks get theirs once it has moved.
+        if zero_start:
+            nn.init.zeros_(self.to_llm.weight)
+        else:
+            nn.init.normal_(self.to_llm.weight, std=d_model**-0.5)
         nn.init.zeros_(self.to_llm.bias)
         self.out_scale = out_std
 

@@ -76,8 +76,9 @@ class Laser(Recommender):
         self.n_prefix = config.n_prefix if config.use_prefix else 0
         self.mformer = self._build_mformer(cf, hidden, emb_std) if needs_cf else None
         learned = config.use_prefix and config.prefix_source == "learned"
+        prefix_std = 0.0 if config.prefix_start == "zero" else emb_std
         self.prefix_embeddings = (
-            nn.Parameter(torch.randn(config.n_prefix, hidden) * emb_std) if learned else None
+            nn.Parameter(torch.randn(config.n_prefix, hidden) * prefix_std) if learned else None
         )
         n_suffix = config.n_virtual_suffix
         self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
@@ -120,6 +121,7 @@ class Laser(Recommender):
             c.n_heads,
             c.dropout,
             out_std=emb_std,
+            zero_start=c.prefix_start == "zero",
         )
 
     def describe_parameters(self) -> str:
