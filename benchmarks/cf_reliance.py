@@ -7,8 +7,8 @@ another user's (a permutation within each evaluation batch). The prompts' text i
 is what the states carry through the prefix; an untrained M-Former (the warm-up's checkpoint) is a random
 projection of the states, and this measures whether that already carries signal.
 
-    python benchmarks/cf_reliance.py --runs runs/sci/laser-minilm-neg16-last-h1 --users 1000 \
-        --out benchmarks/results/cf_reliance_scientific.json
+    python benchmarks/cf_reliance.py --runs runs/sci/laser-minilm-neg16-last-h1 \
+        runs/ml/laser-minilm-neg16-last-h2 --users 1000 --out benchmarks/results/cf_reliance.json
 
 Writes JSON (``--out``) and prints a table; figures are in the README's "Laser: status" section.
 """
@@ -47,14 +47,15 @@ def measure(run: str, users: int) -> dict[str, dict[str, float]]:
     if run_config["model"] != "laser" or net.mformer is None:
         raise SystemExit(f"{run}: not a Laser run with an M-Former prefix")
     valid = leave_one_out(data).valid.sample(users, cfg.seed)
-    out = {}
-    for label in ("true states", "shuffled states"):
-        if label == "shuffled states":
-            shuffle_states(net.cf, data.n_items)
-            net.refresh_item_matrix()
+
+    def scored() -> dict[str, float]:
         found, _ = evaluate(net, valid, net.history_len, (10,), cfg.eval_batch_size, False, True)
-        out[label] = {k: round(found[k], 4) for k in METRICS}
-    return out
+        return {k: round(found[k], 4) for k in METRICS}
+
+    true = scored()
+    shuffle_states(net.cf, data.n_items)
+    net.refresh_item_matrix()
+    return {"true states": true, "shuffled states": scored()}
 
 
 def main() -> None:
