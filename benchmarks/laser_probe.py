@@ -17,6 +17,10 @@ the in-batch one, added (no fresh row ever competes with stale rows, so ``mixed`
     python benchmarks/laser_probe.py --data data/scientific --cf runs/sci/sasrec --empty-prompts \
         --refresh 50 --steps 600 --eval-every 200 --users 500 [--set fresh_targets=true]
 
+    python benchmarks/laser_probe.py --data data/ml-100k --cf runs/ml/sasrec --empty-prompts --refresh 50 \
+        --steps 500 --eval-every 250 --users 943 --set threads=1 negatives=16 cf_input=last [distill=1] \
+        --out benchmarks/results/laser_probe_conduit_ml_last[_distill1].json
+
 Results of the probe (scientific_lcrec, MiniLM) are in the README's "Laser: status" section.
 """
 
@@ -73,6 +77,9 @@ def main() -> None:
         row = {"step": step, **{k: round(m[k], 4) for k in ("recall@10", "ndcg@10", "mrr")}}
         curve.append(row)
         print(json.dumps(row), f"({time.perf_counter() - start:.0f}s)", flush=True)
+        if args.out:  # after every reading, so a probe stopped early keeps its curve
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump({"args": vars(args), "curve": curve}, f, indent=2)
 
     def loss_of(batch) -> torch.Tensor:
         if args.mode == "stale":
@@ -109,9 +116,6 @@ def main() -> None:
         if (step + 1) % args.eval_every == 0:
             validate(step + 1)
             net.train()
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump({"args": vars(args), "curve": curve}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -82,3 +82,9 @@ class FakeCF(nn.Module, CollaborativeEncoder):
 
     def item_states(self, items):
         return self.emb(items).unsqueeze(1)  # (B, 1, d)
+
+    def full_sort_predict(self, batch):
+        """Scores as SASRec's: the last state's dot product with every item, column 0 = -inf."""
+        scores = self.emb(batch.history[:, -1]) @ self.emb.weight.T  # (B, n_items + 1)
+        scores[:, 0] = float("-inf")
+        return scores

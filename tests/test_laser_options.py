@@ -1,12 +1,16 @@
 """Laser's options beyond the paper and from the authors' code: centring, fresh targets, sampled negatives
-(their first stage), M-Former's input C, and the linear head. Tiny Llama / GPT-2 / BERT backbones."""
+(their first stage), M-Former's input C, the linear head, the prefix start and distillation from the ID
+model. Tiny Llama / GPT-2 / BERT backbones."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from laser_fixtures import HISTORY, N_ITEMS, TARGET, make
+from laser_fixtures import HISTORY, ITEMS, N_ITEMS, TARGET, make
+from laserrec.errors import ConfigError
 from laserrec.models.base import Batch
+from laserrec.models.laser.config import LaserConfig
+from laserrec.models.laser.model import Laser
 
 
 def test_center_subtracts_the_catalog_mean_from_items_and_a_running_mean_from_users(backbone):
@@ -158,3 +162,37 @@ def test_prefix_start_zero_begins_as_the_text_model_and_the_prefix_then_trains(b
             other = model.encode_users(HISTORY)
             model.cf.sequence_states = lambda history: model.cf.emb(history)
             assert not torch.allclose(model.encode_users(HISTORY), other, atol=1e-4)
+
+
+def test_distill_adds_the_kl_from_the_id_models_softmax_over_the_same_candidates(backbone):
+    model = make(backbone, negatives=4, distill=0.5, use_lb_loss=False).eval()
+    model.set_phase(1)
+    target = torch.tensor([2, 5, 2])
+    torch.manual_seed(7)
+    ids = torch.cat([target, torch.randint(1, N_ITEMS + 1, (4,))]).unique()  # the candidates, as drawn
+
+    def kl(logits, columns):  # sum over items of p log(p / q), averaged over users, by hand
+        with torch.no_grad():
+            teacher = model.cf.emb(HISTORY[:, -1]) @ model.cf.emb(columns).T  # the ID model's dot products
+        p, log_q = teacher.softmax(-1), logits.log_softmax(-1)
+        return (p * (p.log() - log_q)).sum(-1).mean()
+
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    logits = users @ F.normalize(model.encode_items(ids), dim=-1).T / 0.05
+    ce = F.cross_entropy(logits, torch.tensor([(ids == t).nonzero().item() for t in target.tolist()]))
+    torch.manual_seed(7)
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    assert logs["iic"] == pytest.approx(ce.item(), rel=1e-5)
+    assert logs["distill"] == pytest.approx(kl(logits, ids).item(), rel=1e-5) and logs["distill"] > 0
+    assert loss.item() == pytest.approx(ce.item() + 0.5 * logs["distill"], rel=1e-5)
+    model.set_phase(2)  # the whole catalog: the ID model's softmax over every item
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    whole = users @ model.item_matrix[1:].T / 0.05
+    assert logs["distill"] == pytest.approx(kl(whole, torch.arange(1, N_ITEMS + 1)).item(), rel=1e-5)
+
+
+def test_distill_needs_the_id_model_even_without_mformer(backbone):
+    config = LaserConfig(llm="tiny", dtype="fp32", prefix_source="learned", distill=1.0)
+    assert config.needs_cf and not LaserConfig(llm="tiny", prefix_source="learned").needs_cf
+    with pytest.raises(ConfigError, match="distill"):
+        Laser(config, N_ITEMS, ITEMS, backbone, None)

@@ -95,6 +95,13 @@ class LaserConfig:
         "read-out and the cosine; the matrix keeps the LLM's read-outs and the item map is applied at "
         "scoring, so in phase 1 it trains against the whole catalog, which the stale matrix never does",
     )
+    distill: float = field(
+        0.0,
+        "not in the paper: weight of a term that fits Laser's softmax over the candidates it is trained "
+        "against (phase 1 and 2) to the frozen ID model's softmax of its own scores over the same items "
+        "(KL, ID model || Laser): the ID model's ranking, dot products and all, taught through the conduit "
+        "directly instead of only through its states and the next-item targets. 0 = off",
+    )
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     compile: bool = field(
         False,
@@ -160,6 +167,7 @@ class LaserConfig:
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
         check(self.lb_weight >= 0, f"lb_weight must be >= 0, got {self.lb_weight}")
+        check(self.distill >= 0, f"distill must be >= 0, got {self.distill}")
         check(self.mformer_lr_scale > 0, f"mformer_lr_scale must be > 0, got {self.mformer_lr_scale}")
         check(self.warmup_lr > 0, f"warmup_lr must be > 0, got {self.warmup_lr}")
         for name in ("warmup_epochs", "phase1_epochs", "phase2_epochs", "negatives"):
@@ -170,6 +178,11 @@ class LaserConfig:
     def experts(self) -> tuple[int, int]:
         """(K, top-k) after the single_expert switch."""
         return (1, 1) if self.single_expert else (self.n_experts, self.top_k)
+
+    @property
+    def needs_cf(self) -> bool:
+        """Whether the frozen ID model is read: M-Former's input, or the teacher of distill."""
+        return (self.use_prefix and self.prefix_source == "mformer") or self.distill > 0
 
     @property
     def n_virtual_suffix(self) -> int:

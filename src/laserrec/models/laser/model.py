@@ -20,18 +20,7 @@ from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, forma
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.mformer import MFormer
-from laserrec.models.laser.prompt import PromptBuilder
-
-
-def _item_list(item_texts: list[ItemText], n_items: int) -> list[ItemText]:
-    """Accept ``PreparedData.items`` (n_items + 1, index 0 = padding) or one text per item (n_items)."""
-    if len(item_texts) == n_items + 1:
-        return list(item_texts)
-    if len(item_texts) == n_items:
-        return [ItemText(), *item_texts]
-    raise ConfigError(
-        f"{len(item_texts)} item texts for {n_items} items (expected {n_items} or {n_items + 1})"
-    )
+from laserrec.models.laser.prompt import PromptBuilder, item_list
 
 
 def _identity(size: int) -> nn.Linear:
@@ -55,9 +44,11 @@ class Laser(Recommender):
     ) -> None:
         super().__init__()
         self.config, self.n_items = config, n_items
-        needs_cf = config.use_prefix and config.prefix_source == "mformer"
-        if needs_cf and cf is None:
-            raise ConfigError("Laser with an M-Former prefix needs a trained ID model (cf); none was given")
+        needs_mformer = config.use_prefix and config.prefix_source == "mformer"
+        if config.needs_cf and cf is None:
+            raise ConfigError(
+                "Laser with an M-Former prefix or distill > 0 needs a trained ID model (cf); none was given"
+            )
         self.attach_frozen_cf(cf)
         self.backbone = freeze(backbone.model)
         # A plain function, not a module attribute: the compiled wrapper is not a second copy of the weights.
@@ -65,7 +56,7 @@ class Laser(Recommender):
         self.kind = backbone.kind
         self.prompts = PromptBuilder(
             backbone.tokenizer,
-            _item_list(item_texts, n_items),
+            item_list(item_texts, n_items),
             config.max_history,
             config.max_title_tokens,
             config.max_prompt_tokens,
@@ -74,7 +65,7 @@ class Laser(Recommender):
         hidden = backbone.hidden_size
         emb_std = backbone.input_embeddings().weight.float().std().item()
         self.n_prefix = config.n_prefix if config.use_prefix else 0
-        self.mformer = self._build_mformer(cf, hidden, emb_std) if needs_cf else None
+        self.mformer = self._build_mformer(cf, hidden, emb_std) if needs_mformer else None
         learned = config.use_prefix and config.prefix_source == "learned"
         prefix_std = 0.0 if config.prefix_start == "zero" else emb_std
         self.prefix_embeddings = (
@@ -301,8 +292,9 @@ class Laser(Recommender):
 
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB (with
-        fresh_targets, in phase 1, plus the in-batch term of ``_in_batch_loss``). With negatives > 0,
-        phase 1's IIC is over the batch's targets and sampled items encoded now (``_in_batch_loss``)."""
+        fresh_targets, in phase 1, plus the in-batch term of ``_in_batch_logits``; with distill, plus
+        ``_distill_loss``). With negatives > 0, phase 1's IIC is over the batch's targets and sampled
+        items encoded now (``_in_batch_logits``)."""
         if self.phase == 0:
             return self._warmup_loss(batch)
         sampled = self.phase == 1 and self.config.negatives > 0
@@ -311,33 +303,48 @@ class Laser(Recommender):
         h, lb = self._encode_users(batch.history)
         users = self._scored_users(h)
         if sampled:
-            iic, item_lb = self._in_batch_loss(users, batch.target, self.config.negatives)
+            logits, column, ids, item_lb = self._in_batch_logits(users, batch.target, self.config.negatives)
             lb = (lb + item_lb) / 2
         else:
             logits = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature  # (B, N)
-            iic = F.cross_entropy(logits, batch.target - 1)
+            column, ids = batch.target - 1, None
+        iic = F.cross_entropy(logits, column)
         logs = {"iic": iic.item()}
         if self.config.fresh_targets and self.phase == 1 and not sampled:
-            in_batch, item_lb = self._in_batch_loss(users, batch.target)
+            in_batch, in_column, _, item_lb = self._in_batch_logits(users, batch.target)
+            in_batch = F.cross_entropy(in_batch, in_column)
             iic, lb, logs["in_batch"] = iic + in_batch, (lb + item_lb) / 2, in_batch.item()
+        if self.config.distill > 0:
+            kl = self._distill_loss(batch, logits, ids)
+            iic, logs["distill"] = iic + self.config.distill * kl, kl.item()
         use_lb = self.config.use_lb_loss and self.mformer is not None
         loss = iic + self.config.lb_weight * lb if use_lb else iic
         self._dirty = True
         return loss, {**logs, "lb": lb.item()}
 
-    def _in_batch_loss(
+    def _in_batch_logits(
         self, users: torch.Tensor, targets: torch.Tensor, n_sampled: int = 0
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Contrastive loss of the users against the batch's target items and ``n_sampled`` items drawn
-        uniformly from the catalog (shared by the batch), all encoded now, with gradient (the stale
-        matrix never trains the item side directly). Input: unit users (B, H), targets (B,).
-        Output: the loss, the items' LB loss."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Users against the batch's target items and ``n_sampled`` items drawn uniformly from the
+        catalog (shared by the batch), all encoded now, with gradient (the stale matrix never trains the
+        item side directly). Input: unit users (B, H), targets (B,). Output: logits cos / tau (B, U),
+        each user's target column (B,), the U candidate item ids, the items' LB loss."""
         drawn = torch.randint(1, self.n_items + 1, (n_sampled,))
         ids, inverse = torch.cat([targets, drawn]).unique(return_inverse=True)  # (U,), (B + n_sampled,)
-        column = inverse[: len(targets)]  # (B,)
         items, lb = self._forward(*self._item_inputs(ids))
         logits = users @ self._scored_items(self._unit_items(items)).T / self.config.temperature  # (B, U)
-        return F.cross_entropy(logits, column), lb
+        return logits, inverse[: len(targets)], ids, lb
+
+    def _distill_loss(self, batch: Batch, logits: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
+        """KL(ID model || Laser) over Laser's logits (B, U) for items ``ids`` (None = the whole catalog):
+        the ID model's softmax of its own scores (dot products, not their cosine) against cos / tau's."""
+        with torch.no_grad():
+            teacher = self.cf.full_sort_predict(batch)[:, 1:]  # (B, N)
+            if ids is not None:
+                teacher = teacher[:, ids - 1]
+        return F.kl_div(
+            F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean"
+        )
 
     def _warmup_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Warm-up: 1 - cos(suffix output, the same forward's mean over prompt tokens (no grad)), over the

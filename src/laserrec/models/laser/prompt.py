@@ -50,6 +50,17 @@ def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     return wrapped[:start], wrapped[start + len(plain) :]
 
 
+def item_list(item_texts: list[ItemText], n_items: int) -> list[ItemText]:
+    """Accept ``PreparedData.items`` (n_items + 1, index 0 = padding) or one text per item (n_items)."""
+    if len(item_texts) == n_items + 1:
+        return list(item_texts)
+    if len(item_texts) == n_items:
+        return [ItemText(), *item_texts]
+    raise ConfigError(
+        f"{len(item_texts)} item texts for {n_items} items (expected {n_items} or {n_items + 1})"
+    )
+
+
 class PromptBuilder:
     """Token ids of Laser prompts from cached pieces.
 

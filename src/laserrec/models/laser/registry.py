@@ -22,8 +22,7 @@ LASER_TRAIN = {
 
 
 def build_laser(config: LaserConfig, data: PreparedData) -> Laser:
-    needs_cf = config.use_prefix and config.prefix_source == "mformer"
-    if needs_cf:
+    if config.needs_cf:
         from laserrec.training.runs import load_frozen_cf
 
         cf = load_frozen_cf(config.cf_run, data)
