@@ -181,9 +181,14 @@ class LaserConfig:
         return (1, 1) if self.single_expert else (self.n_experts, self.top_k)
 
     @property
+    def uses_mformer(self) -> bool:
+        """Whether the prefix comes from M-Former (not ablated to none or to a plain learned prefix)."""
+        return self.use_prefix and self.prefix_source == "mformer"
+
+    @property
     def needs_cf(self) -> bool:
         """Whether the frozen ID model is read: M-Former's input, or the teacher of distill."""
-        return (self.use_prefix and self.prefix_source == "mformer") or self.distill > 0
+        return self.uses_mformer or self.distill > 0
 
     @property
     def n_virtual_suffix(self) -> int:

@@ -44,11 +44,8 @@ class Laser(Recommender):
     ) -> None:
         super().__init__()
         self.config, self.n_items = config, n_items
-        needs_mformer = config.use_prefix and config.prefix_source == "mformer"
         if config.needs_cf and cf is None:
-            raise ConfigError(
-                "Laser with an M-Former prefix or distill > 0 needs a trained ID model (cf); none was given"
-            )
+            raise ConfigError("Laser with an M-Former prefix or distill > 0 needs a trained ID model (cf)")
         self.attach_frozen_cf(cf)
         self.backbone = freeze(backbone.model)
         # A plain function, not a module attribute: the compiled wrapper is not a second copy of the weights.
@@ -65,7 +62,7 @@ class Laser(Recommender):
         hidden = backbone.hidden_size
         emb_std = backbone.input_embeddings().weight.float().std().item()
         self.n_prefix = config.n_prefix if config.use_prefix else 0
-        self.mformer = self._build_mformer(cf, hidden, emb_std) if needs_mformer else None
+        self.mformer = self._build_mformer(cf, hidden, emb_std) if config.uses_mformer else None
         learned = config.use_prefix and config.prefix_source == "learned"
         prefix_std = 0.0 if config.prefix_start == "zero" else emb_std
         self.prefix_embeddings = (
