@@ -164,6 +164,14 @@ def test_prefix_start_zero_begins_as_the_text_model_and_the_prefix_then_trains(b
             assert not torch.allclose(model.encode_users(HISTORY), other, atol=1e-4)
 
 
+def kl(model, logits, columns):
+    """KL(ID model || Laser) by hand: sum over items of p log(p / q), averaged over users."""
+    with torch.no_grad():
+        teacher = model.cf.emb(HISTORY[:, -1]) @ model.cf.emb(columns).T  # the ID model's dot products
+    p, log_q = teacher.softmax(-1), logits.log_softmax(-1)
+    return (p * (p.log() - log_q)).sum(-1).mean()
+
+
 def test_distill_adds_the_kl_from_the_id_models_softmax_over_the_same_candidates(backbone):
     model = make(backbone, negatives=4, distill=0.5, use_lb_loss=False).eval()
     model.set_phase(1)
@@ -171,24 +179,38 @@ def test_distill_adds_the_kl_from_the_id_models_softmax_over_the_same_candidates
     torch.manual_seed(7)
     ids = torch.cat([target, torch.randint(1, N_ITEMS + 1, (4,))]).unique()  # the candidates, as drawn
 
-    def kl(logits, columns):  # sum over items of p log(p / q), averaged over users, by hand
-        with torch.no_grad():
-            teacher = model.cf.emb(HISTORY[:, -1]) @ model.cf.emb(columns).T  # the ID model's dot products
-        p, log_q = teacher.softmax(-1), logits.log_softmax(-1)
-        return (p * (p.log() - log_q)).sum(-1).mean()
-
     users = F.normalize(model.encode_users(HISTORY), dim=-1)
     logits = users @ F.normalize(model.encode_items(ids), dim=-1).T / 0.05
     ce = F.cross_entropy(logits, torch.tensor([(ids == t).nonzero().item() for t in target.tolist()]))
     torch.manual_seed(7)
     loss, logs = model.calculate_loss(Batch(HISTORY, target))
     assert logs["iic"] == pytest.approx(ce.item(), rel=1e-5)
-    assert logs["distill"] == pytest.approx(kl(logits, ids).item(), rel=1e-5) and logs["distill"] > 0
+    assert logs["distill"] == pytest.approx(kl(model, logits, ids).item(), rel=1e-5) and logs["distill"] > 0
     assert loss.item() == pytest.approx(ce.item() + 0.5 * logs["distill"], rel=1e-5)
     model.set_phase(2)  # the whole catalog: the ID model's softmax over every item
     loss, logs = model.calculate_loss(Batch(HISTORY, target))
     whole = users @ model.item_matrix[1:].T / 0.05
-    assert logs["distill"] == pytest.approx(kl(whole, torch.arange(1, N_ITEMS + 1)).item(), rel=1e-5)
+    assert logs["distill"] == pytest.approx(kl(model, whole, torch.arange(1, N_ITEMS + 1)).item(), rel=1e-5)
+
+
+def test_distill_catalog_takes_the_kl_over_the_whole_matrix_and_the_iic_over_the_drawn_items(backbone):
+    model = make(backbone, negatives=4, distill=0.5, distill_catalog=True, use_lb_loss=False).eval()
+    model.set_phase(1)
+    target = torch.tensor([2, 5, 2])
+    torch.manual_seed(7)
+    ids = torch.cat([target, torch.randint(1, N_ITEMS + 1, (4,))]).unique()
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    logits = users @ F.normalize(model.encode_items(ids), dim=-1).T / 0.05
+    ce = F.cross_entropy(logits, torch.tensor([(ids == t).nonzero().item() for t in target.tolist()]))
+    torch.manual_seed(7)
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))  # encodes the matrix it has not got yet
+    whole = users @ model.item_matrix[1:].T / 0.05
+    assert logs["iic"] == pytest.approx(ce.item(), rel=1e-5)
+    assert logs["distill"] == pytest.approx(kl(model, whole, torch.arange(1, N_ITEMS + 1)).item(), rel=1e-5)
+    assert logs["distill"] != pytest.approx(kl(model, logits, ids).item(), rel=1e-3)
+    assert loss.item() == pytest.approx(ce.item() + 0.5 * logs["distill"], rel=1e-5)
+    with pytest.raises(ConfigError, match="distill_catalog"):
+        LaserConfig(llm="tiny", distill_catalog=True)
 
 
 def test_distill_needs_the_id_model_even_without_mformer(backbone):

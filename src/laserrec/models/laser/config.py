@@ -103,6 +103,12 @@ class LaserConfig:
         "directly instead of only through its states and the next-item targets. 0 = off; 1 gave the best "
         "Laser on ml-100k, not on Scientific (README, 'Laser: status')",
     )
+    distill_catalog: bool = field(
+        False,
+        "not in the paper: with negatives > 0, take distill's KL in phase 1 over the whole catalog (the item "
+        "matrix as last encoded, at every validation) and not over the batch's drawn candidates, which "
+        "rarely include the items the ID model ranks near the top",
+    )
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     compile: bool = field(
         False,
@@ -169,6 +175,7 @@ class LaserConfig:
         check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
         check(self.lb_weight >= 0, f"lb_weight must be >= 0, got {self.lb_weight}")
         check(self.distill >= 0, f"distill must be >= 0, got {self.distill}")
+        check(self.distill > 0 or not self.distill_catalog, "distill_catalog needs distill > 0")
         check(self.mformer_lr_scale > 0, f"mformer_lr_scale must be > 0, got {self.mformer_lr_scale}")
         check(self.warmup_lr > 0, f"warmup_lr must be > 0, got {self.warmup_lr}")
         for name in ("warmup_epochs", "phase1_epochs", "phase2_epochs", "negatives"):

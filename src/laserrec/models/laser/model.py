@@ -70,9 +70,8 @@ class Laser(Recommender):
         )
         n_suffix = config.n_virtual_suffix
         self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
-        self.user_head, self.item_head = (
-            (_identity(hidden), _identity(hidden)) if config.head else (None, None)
-        )
+        heads = (_identity(hidden), _identity(hidden)) if config.head else (None, None)
+        self.user_head, self.item_head = heads
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
         self.register_buffer("item_mean", torch.zeros(hidden))  # subtracted with config.center
         self.register_buffer("user_mean", torch.zeros(hidden))
@@ -194,10 +193,7 @@ class Laser(Recommender):
         order = sorted(range(1, self.n_items + 1), key=lambda i: len(self.prompts.item_line_ids[i]))
         was_training = self.training
         self.eval()
-        with (
-            torch.inference_mode(),
-            self.catalog_bar() as bar,
-        ):
+        with torch.inference_mode(), self.catalog_bar() as bar:
             for start in range(0, len(order), batch_size):
                 ids = torch.tensor(order[start : start + batch_size])
                 self.item_matrix[ids] = self.encode_items(ids)
@@ -295,7 +291,7 @@ class Laser(Recommender):
         if self.phase == 0:
             return self._warmup_loss(batch)
         sampled = self.phase == 1 and self.config.negatives > 0
-        if not sampled and not self._has_matrix:
+        if (not sampled or self.config.distill_catalog) and not self._has_matrix:
             self.refresh_item_matrix()
         h, lb = self._encode_users(batch.history)
         users = self._scored_users(h)
@@ -312,7 +308,7 @@ class Laser(Recommender):
             in_batch = F.cross_entropy(in_batch, in_column)
             iic, lb, logs["in_batch"] = iic + in_batch, (lb + item_lb) / 2, in_batch.item()
         if self.config.distill > 0:
-            kl = self._distill_loss(batch, logits, ids)
+            kl = self._distill_loss(batch, users, logits, ids)
             iic, logs["distill"] = iic + self.config.distill * kl, kl.item()
         use_lb = self.config.use_lb_loss and self.mformer is not None
         loss = iic + self.config.lb_weight * lb if use_lb else iic
@@ -332,9 +328,12 @@ class Laser(Recommender):
         logits = users @ self._scored_items(self._unit_items(items)).T / self.config.temperature  # (B, U)
         return logits, inverse[: len(targets)], ids, lb
 
-    def _distill_loss(self, batch: Batch, logits: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
+    def _distill_loss(self, batch: Batch, users, logits, ids: torch.Tensor | None) -> torch.Tensor:
         """KL(ID model || Laser) over Laser's logits (B, U) for items ``ids`` (None = the whole catalog):
-        the ID model's softmax of its own scores (dot products, not their cosine) against cos / tau's."""
+        the ID model's softmax of its own scores (dot products, not their cosine) against cos / tau's.
+        With distill_catalog, drawn candidates give way to the whole matrix as last encoded."""
+        if ids is not None and self.config.distill_catalog:
+            logits, ids = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature, None
         with torch.no_grad():
             teacher = self.cf.full_sort_predict(batch)[:, 1:]  # (B, N)
             if ids is not None:
