@@ -101,13 +101,14 @@ class LaserConfig:
         "against (phase 1 and 2) to the frozen ID model's softmax of its own scores over the same items "
         "(KL, ID model || Laser): the ID model's ranking, dot products and all, taught through the conduit "
         "directly instead of only through its states and the next-item targets. 0 = off; 1 gave the best "
-        "Laser on ml-100k, not on Scientific (README, 'Laser: status')",
+        "Laser on ml-100k, and on Scientific with train_on=heldout (README, 'Laser: status')",
     )
     distill_catalog: bool = field(
         False,
         "not in the paper: with negatives > 0, take distill's KL in phase 1 over the whole catalog (the item "
         "matrix as last encoded, at every validation) and not over the batch's drawn candidates, which "
-        "rarely include the items the ID model ranks near the top",
+        "rarely include the items the ID model ranks near the top. Below drawn candidates on both datasets "
+        "(README, 'Laser: status')",
     )
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     compile: bool = field(
