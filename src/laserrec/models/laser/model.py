@@ -291,16 +291,18 @@ class Laser(Recommender):
         if self.phase == 0:
             return self._warmup_loss(batch)
         sampled = self.phase == 1 and self.config.negatives > 0
-        if (not sampled or self.config.distill_catalog) and not self._has_matrix:
+        whole = not sampled or self.config.distill_catalog  # some term scores the whole matrix
+        if whole and not self._has_matrix:
             self.refresh_item_matrix()
         h, lb = self._encode_users(batch.history)
         users = self._scored_users(h)
+        items = self._scored_items(self.item_matrix[1:]) if whole else None
+        catalog = users @ items.T / self.config.temperature if whole else None  # (B, N)
         if sampled:
             logits, column, ids, item_lb = self._in_batch_logits(users, batch.target, self.config.negatives)
             lb = (lb + item_lb) / 2
         else:
-            logits = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature  # (B, N)
-            column, ids = batch.target - 1, None
+            logits, column, ids = catalog, batch.target - 1, None
         iic = F.cross_entropy(logits, column)
         logs = {"iic": iic.item()}
         if self.config.fresh_targets and self.phase == 1 and not sampled:
@@ -308,7 +310,8 @@ class Laser(Recommender):
             in_batch = F.cross_entropy(in_batch, in_column)
             iic, lb, logs["in_batch"] = iic + in_batch, (lb + item_lb) / 2, in_batch.item()
         if self.config.distill > 0:
-            kl = self._distill_loss(batch, users, logits, ids)
+            scored = (catalog, None) if self.config.distill_catalog else (logits, ids)  # the KL's items
+            kl = self._distill_loss(batch, *scored)
             iic, logs["distill"] = iic + self.config.distill * kl, kl.item()
         use_lb = self.config.use_lb_loss and self.mformer is not None
         loss = iic + self.config.lb_weight * lb if use_lb else iic
@@ -328,12 +331,9 @@ class Laser(Recommender):
         logits = users @ self._scored_items(self._unit_items(items)).T / self.config.temperature  # (B, U)
         return logits, inverse[: len(targets)], ids, lb
 
-    def _distill_loss(self, batch: Batch, users, logits, ids: torch.Tensor | None) -> torch.Tensor:
+    def _distill_loss(self, batch: Batch, logits: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
         """KL(ID model || Laser) over Laser's logits (B, U) for items ``ids`` (None = the whole catalog):
-        the ID model's softmax of its own scores (dot products, not their cosine) against cos / tau's.
-        With distill_catalog, drawn candidates give way to the whole matrix as last encoded."""
-        if ids is not None and self.config.distill_catalog:
-            logits, ids = users @ self._scored_items(self.item_matrix[1:]).T / self.config.temperature, None
+        the ID model's softmax of its own scores (dot products, not their cosine) against cos / tau's."""
         with torch.no_grad():
             teacher = self.cf.full_sort_predict(batch)[:, 1:]  # (B, N)
             if ids is not None:
