@@ -205,3 +205,22 @@ def test_time_budget_cuts_the_epoch_validates_and_tests_the_best(toy_dir, tmp_pa
     assert again["test"]["ndcg@10"] == pytest.approx(res["test"]["ndcg@10"])
     full = train_run("sasrec", toy_dir, tmp_path / "f", overrides=over, progress=False)
     assert full["stopped_by"] == "schedule or early stopping" and full["epochs_run"] == 5
+
+
+def test_min_epochs_holds_early_stopping_off_until_the_phase_has_trained_that_long(
+    toy_dir, tmp_path, monkeypatch
+):
+    from laserrec.training import trainer as trainer_mod
+
+    falling = iter([0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.01])  # the first epoch is the best, then worse each time
+    monkeypatch.setattr(trainer_mod, "evaluate", lambda *a, **k: ({"ndcg@10": next(falling)}, None))
+    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "7", "batch_size": "8", "patience": "2"}
+    stopped = train_run("sasrec", toy_dir, tmp_path / "a", overrides=over, progress=False)
+    assert stopped["epochs_run"] == 3 and stopped["best_epoch"] == 0  # best + patience
+    falling = iter([0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.01])
+    held = train_run("sasrec", toy_dir, tmp_path / "b", overrides={**over, "min_epochs": "5"}, progress=False)
+    assert (
+        held["epochs_run"] == 5 and held["best_epoch"] == 0
+    )  # patience ran out at 3, min_epochs kept it to 5
+    with pytest.raises(ConfigError, match="min_epochs"):
+        train_run("sasrec", toy_dir, tmp_path / "c", overrides={**over, "min_epochs": "-1"}, progress=False)

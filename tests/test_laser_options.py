@@ -164,12 +164,15 @@ def test_prefix_start_zero_begins_as_the_text_model_and_the_prefix_then_trains(b
             assert not torch.allclose(model.encode_users(HISTORY), other, atol=1e-4)
 
 
-def kl(model, logits, columns):
-    """KL(ID model || Laser) by hand: sum over items of p log(p / q), averaged over users."""
+def kl(model, logits, columns, temperature=1.0, unseen=False):
+    """KL(ID model || Laser) by hand: sum over items of p log(p / q), averaged over users; ``unseen``:
+    the teacher's softmax over the items outside each user's history only."""
     with torch.no_grad():
         teacher = model.cf.emb(HISTORY[:, -1]) @ model.cf.emb(columns).T  # the ID model's dot products
-    p, log_q = teacher.softmax(-1), logits.log_softmax(-1)
-    return (p * (p.log() - log_q)).sum(-1).mean()
+    if unseen:
+        teacher = teacher.masked_fill((columns[None, :, None] == HISTORY[:, None, :]).any(-1), float("-inf"))
+    p, log_q = (teacher / temperature).softmax(-1), logits.log_softmax(-1)
+    return torch.where(p > 0, p * (p.log() - log_q), 0.0).sum(-1).mean()
 
 
 def test_distill_adds_the_kl_from_the_id_models_softmax_over_the_same_candidates(backbone):
@@ -211,6 +214,49 @@ def test_distill_catalog_takes_the_kl_over_the_whole_matrix_and_the_iic_over_the
     assert loss.item() == pytest.approx(ce.item() + 0.5 * logs["distill"], rel=1e-5)
     with pytest.raises(ConfigError, match="distill_catalog"):
         LaserConfig(llm="tiny", distill_catalog=True)
+
+
+def test_distill_temperature_divides_the_id_models_scores_before_its_softmax(backbone):
+    model = make(backbone, negatives=0, distill=1.0, distill_temperature=0.25, use_lb_loss=False).eval()
+    model.set_phase(2)
+    target = torch.tensor([2, 5, 2])
+    _, logs = model.calculate_loss(Batch(HISTORY, target))
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    whole, columns = users @ model.item_matrix[1:].T / 0.05, torch.arange(1, N_ITEMS + 1)
+    assert logs["distill"] == pytest.approx(kl(model, whole, columns, 0.25).item(), rel=1e-5)
+    assert logs["distill"] != pytest.approx(kl(model, whole, columns).item(), rel=1e-3)
+    with pytest.raises(ConfigError, match="distill_temperature"):
+        LaserConfig(llm="tiny", distill=1.0, distill_temperature=0)
+
+
+def test_distill_unseen_gives_the_history_items_no_teacher_mass(backbone):
+    model = make(backbone, negatives=0, distill=1.0, distill_unseen=True, use_lb_loss=False).eval()
+    model.set_phase(2)
+    _, logs = model.calculate_loss(Batch(HISTORY, torch.tensor([2, 5, 2])))
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    whole, columns = users @ model.item_matrix[1:].T / 0.05, torch.arange(1, N_ITEMS + 1)
+    assert logs["distill"] == pytest.approx(kl(model, whole, columns, unseen=True).item(), rel=1e-5)
+    assert logs["distill"] != pytest.approx(kl(model, whole, columns).item(), rel=1e-3)
+    with pytest.raises(ConfigError, match="distill_unseen"):
+        LaserConfig(llm="tiny", distill_unseen=True)
+
+
+def test_history_negatives_join_phase_one_candidates(backbone):
+    model = make(backbone, negatives=2, history_negatives=1, use_lb_loss=False).eval()
+    model.set_phase(1)
+    target = torch.tensor([2, 5, 2])
+    torch.manual_seed(7)
+    drawn = torch.randint(1, N_ITEMS + 1, (2,))
+    ids = torch.cat([target, drawn, HISTORY[:, -1]]).unique()  # the newest history items: 2, 6, 3
+    assert len(ids) > len(torch.cat([target, drawn]).unique())  # they add candidates here
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    logits = users @ F.normalize(model.encode_items(ids), dim=-1).T / 0.05
+    ce = F.cross_entropy(logits, torch.tensor([(ids == t).nonzero().item() for t in target.tolist()]))
+    torch.manual_seed(7)
+    _, logs = model.calculate_loss(Batch(HISTORY, target))
+    assert logs["iic"] == pytest.approx(ce.item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="history_negatives"):
+        LaserConfig(llm="tiny", history_negatives=1)
 
 
 def test_distill_needs_the_id_model_even_without_mformer(backbone):

@@ -15,6 +15,11 @@ class TrainConfig:
     weight_decay: float = field(0.0, "AdamW weight decay")
     grad_clip: float = field(0.0, "clip the gradient norm to this value (0 = off)")
     patience: int = field(10, "stop after this many epochs without a better validation score")
+    min_epochs: int = field(
+        0,
+        "early stopping cannot end a phase before it has trained this many epochs (the best score counts "
+        "from earlier phases too, so a phase that starts below it may need time to pass it; 0 = off)",
+    )
     valid_metric: str = field("ndcg@10", "validation metric for early stopping and the best checkpoint")
     eval_batch_size: int = field(1024, "users per full-ranking batch")
     valid_users: int = field(
@@ -43,6 +48,7 @@ class TrainConfig:
         check(self.epochs >= 0 and self.batch_size > 0, "epochs must be >= 0 and batch_size > 0")
         check(self.lr > 0, f"lr must be positive, got {self.lr}")
         check(self.patience > 0 and self.eval_every > 0, "patience and eval_every must be positive")
+        check(self.min_epochs >= 0, f"min_epochs must be >= 0, got {self.min_epochs}")
         check(self.max_train_minutes >= 0, f"max_train_minutes must be >= 0, got {self.max_train_minutes}")
         check(self.train_on in ("train", "heldout"), f"train_on {self.train_on!r}: expected train|heldout")
         metric, _, k = self.valid_metric.partition("@")

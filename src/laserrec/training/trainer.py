@@ -165,7 +165,11 @@ class Trainer:
             self.optimizer = self._new_optimizer(phase)
             st.bad_epochs = 0
         self.model.set_phase(phase)
-        while st.epoch < max_epochs and st.bad_epochs < self.cfg.patience and not self._over_budget():
+        while (
+            st.epoch < max_epochs
+            and not self._over_budget()
+            and (st.bad_epochs < self.cfg.patience or st.epoch < self.cfg.min_epochs)
+        ):
             self._run_epoch(phase)
         if self._over_budget():
             return  # fit() stops here; the phase is not marked done

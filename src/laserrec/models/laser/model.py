@@ -299,7 +299,12 @@ class Laser(Recommender):
         items = self._scored_items(self.item_matrix[1:]) if whole else None
         catalog = users @ items.T / self.config.temperature if whole else None  # (B, N)
         if sampled:
-            logits, column, ids, item_lb = self._in_batch_logits(users, batch.target, self.config.negatives)
+            seen = (
+                batch.history[:, -self.config.history_negatives :] if self.config.history_negatives else None
+            )
+            logits, column, ids, item_lb = self._in_batch_logits(
+                users, batch.target, self.config.negatives, seen
+            )
             lb = (lb + item_lb) / 2
         else:
             logits, column, ids = catalog, batch.target - 1, None
@@ -319,23 +324,29 @@ class Laser(Recommender):
         return loss, {**logs, "lb": lb.item()}
 
     def _in_batch_logits(
-        self, users: torch.Tensor, targets: torch.Tensor, n_sampled: int = 0
+        self, users: torch.Tensor, targets: torch.Tensor, n_sampled: int = 0, seen: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Users against the batch's target items and ``n_sampled`` items drawn uniformly from the
-        catalog (shared by the batch), all encoded now, with gradient (the stale matrix never trains the
-        item side directly). Input: unit users (B, H), targets (B,). Output: logits cos / tau (B, U),
-        each user's target column (B,), the U candidate item ids, the items' LB loss."""
+        """Users against the batch's target items, ``n_sampled`` items drawn uniformly from the catalog
+        and the ``seen`` history items (B, S; 0 = padding), shared by the batch, all encoded now, with
+        gradient (the stale matrix never trains the item side directly). Input: unit users (B, H),
+        targets (B,). Output: logits cos / tau (B, U), each user's target column (B,), the U candidate
+        item ids, the items' LB loss."""
         drawn = torch.randint(1, self.n_items + 1, (n_sampled,))
-        ids, inverse = torch.cat([targets, drawn]).unique(return_inverse=True)  # (U,), (B + n_sampled,)
+        seen = seen[seen > 0] if seen is not None else drawn[:0]
+        ids, inverse = torch.cat([targets, drawn, seen]).unique(return_inverse=True)  # (U,), (B + ...,)
         items, lb = self._forward(*self._item_inputs(ids))
         logits = users @ self._scored_items(self._unit_items(items)).T / self.config.temperature  # (B, U)
         return logits, inverse[: len(targets)], ids, lb
 
     def _distill_loss(self, batch: Batch, logits: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
         """KL(ID model || Laser) over Laser's logits (B, U) for items ``ids`` (None = the whole catalog):
-        the ID model's softmax of its own scores (dot products, not their cosine) against cos / tau's."""
+        the ID model's softmax of its own scores (dot products, not their cosine) / distill_temperature
+        against cos / tau's."""
         with torch.no_grad():
-            teacher = self.cf.full_sort_predict(batch)[:, 1:]  # (B, N)
+            teacher = self.cf.full_sort_predict(batch) / self.config.distill_temperature  # (B, N + 1)
+            if self.config.distill_unseen:  # no mass on the history (padding hits column 0, dropped)
+                teacher = teacher.scatter(1, batch.history, -1e4)  # not -inf: 0 * inf in the KL is nan
+            teacher = teacher[:, 1:]
             if ids is not None:
                 teacher = teacher[:, ids - 1]
         return F.kl_div(
