@@ -94,7 +94,8 @@ class LaserConfig:
         "not in the paper: with negatives > 0, each user's newest this-many history items join phase 1's "
         "candidates (hard negatives, or the positive when one is the target). The drawn items rarely "
         "include them, and the prompt holds their text, so Laser ranks them near the top: on Scientific "
-        "the newest history item is never the next one, yet SASRec ranks it first for 72% of users",
+        "the newest history item is never the next one, yet SASRec and Laser rank it first for 70% of "
+        "test users (benchmarks/seen_items.py)",
     )
     head: bool = field(
         False,
@@ -119,15 +120,16 @@ class LaserConfig:
     )
     distill_unseen: bool = field(
         False,
-        "not in the paper: distill's teacher gives no mass to the items of the user's history (the ID "
-        "model's ranking of the items that could come next): SASRec's top item on Scientific is most often "
-        "the user's newest one, which never comes next there",
+        "not in the paper: distill's teacher gives no mass to the items of the user's history as the model "
+        "reads it (the ID model's ranking of the items that could come next): SASRec's top item on "
+        "Scientific is most often the user's newest one, which never comes next there",
     )
     distill_temperature: float = field(
         1.0,
         "not in the paper: distill's teacher is the softmax of the ID model's scores divided by this; < 1 "
         "sharpens it toward the items the ID model ranks first (SASRec's softmax over the whole catalog "
-        "spreads most of its mass far from the top: entropy ~6.2 nats of a possible 8.4 on Scientific)",
+        "spreads most of its mass far from the top: entropy ~6.2 nats of a possible 8.4 on Scientific; "
+        "but its top-1 there is mostly the user's newest item, so sharpening it alone teaches that)",
     )
     encode_batch_size: int = field(32, "prompts per batch when encoding the item catalog (no grad)")
     compile: bool = field(

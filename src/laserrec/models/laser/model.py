@@ -18,6 +18,7 @@ from laserrec.errors import CheckpointError, ConfigError
 from laserrec.llm.backbone import Backbone, freeze
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, format_parameters
 from laserrec.models.laser.config import LaserConfig
+from laserrec.models.laser.distill import distill_kl
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.mformer import MFormer
 from laserrec.models.laser.prompt import PromptBuilder, item_list
@@ -286,7 +287,7 @@ class Laser(Recommender):
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """IIC = cross-entropy of cos(h_u, every item) / tau against the target, plus lambda * LB (with
         fresh_targets, in phase 1, plus the in-batch term of ``_in_batch_logits``; with distill, plus
-        ``_distill_loss``). With negatives > 0, phase 1's IIC is over the batch's targets and sampled
+        ``distill_kl``). With negatives > 0, phase 1's IIC is over the batch's targets and sampled
         items encoded now (``_in_batch_logits``)."""
         if self.phase == 0:
             return self._warmup_loss(batch)
@@ -299,12 +300,8 @@ class Laser(Recommender):
         items = self._scored_items(self.item_matrix[1:]) if whole else None
         catalog = users @ items.T / self.config.temperature if whole else None  # (B, N)
         if sampled:
-            seen = (
-                batch.history[:, -self.config.history_negatives :] if self.config.history_negatives else None
-            )
-            logits, column, ids, item_lb = self._in_batch_logits(
-                users, batch.target, self.config.negatives, seen
-            )
+            newest = batch.history[:, batch.history.shape[1] - self.config.history_negatives :]  # (B, S)
+            logits, column, ids, item_lb = self._in_batch_logits(users, batch.target, newest)
             lb = (lb + item_lb) / 2
         else:
             logits, column, ids = catalog, batch.target - 1, None
@@ -316,7 +313,10 @@ class Laser(Recommender):
             iic, lb, logs["in_batch"] = iic + in_batch, (lb + item_lb) / 2, in_batch.item()
         if self.config.distill > 0:
             scored = (catalog, None) if self.config.distill_catalog else (logits, ids)  # the KL's items
-            kl = self._distill_loss(batch, *scored)
+            with torch.no_grad():
+                teacher = self.cf.full_sort_predict(batch)  # (B, N + 1)
+            seen = batch.history if self.config.distill_unseen else None
+            kl = distill_kl(teacher, *scored, self.config.distill_temperature, seen)
             iic, logs["distill"] = iic + self.config.distill * kl, kl.item()
         use_lb = self.config.use_lb_loss and self.mformer is not None
         loss = iic + self.config.lb_weight * lb if use_lb else iic
@@ -324,34 +324,19 @@ class Laser(Recommender):
         return loss, {**logs, "lb": lb.item()}
 
     def _in_batch_logits(
-        self, users: torch.Tensor, targets: torch.Tensor, n_sampled: int = 0, seen: torch.Tensor | None = None
+        self, users: torch.Tensor, targets: torch.Tensor, seen: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Users against the batch's target items, ``n_sampled`` items drawn uniformly from the catalog
-        and the ``seen`` history items (B, S; 0 = padding), shared by the batch, all encoded now, with
-        gradient (the stale matrix never trains the item side directly). Input: unit users (B, H),
-        targets (B,). Output: logits cos / tau (B, U), each user's target column (B,), the U candidate
-        item ids, the items' LB loss."""
-        drawn = torch.randint(1, self.n_items + 1, (n_sampled,))
-        seen = seen[seen > 0] if seen is not None else drawn[:0]
+        """Users against the batch's target items; given ``seen`` (B, S history items, 0 = padding),
+        also against those and config.negatives items drawn uniformly from the catalog; all shared by the
+        batch and encoded now, with gradient (the stale matrix never trains the item side directly).
+        Input: unit users (B, H), targets (B,). Output: logits cos / tau (B, U), each user's target
+        column (B,), the U candidate item ids, the items' LB loss."""
+        drawn = torch.randint(1, self.n_items + 1, (0 if seen is None else self.config.negatives,))
+        seen = drawn[:0] if seen is None else seen[seen > 0]
         ids, inverse = torch.cat([targets, drawn, seen]).unique(return_inverse=True)  # (U,), (B + ...,)
         items, lb = self._forward(*self._item_inputs(ids))
         logits = users @ self._scored_items(self._unit_items(items)).T / self.config.temperature  # (B, U)
         return logits, inverse[: len(targets)], ids, lb
-
-    def _distill_loss(self, batch: Batch, logits: torch.Tensor, ids: torch.Tensor | None) -> torch.Tensor:
-        """KL(ID model || Laser) over Laser's logits (B, U) for items ``ids`` (None = the whole catalog):
-        the ID model's softmax of its own scores (dot products, not their cosine) / distill_temperature
-        against cos / tau's."""
-        with torch.no_grad():
-            teacher = self.cf.full_sort_predict(batch) / self.config.distill_temperature  # (B, N + 1)
-            if self.config.distill_unseen:  # no mass on the history (padding hits column 0, dropped)
-                teacher = teacher.scatter(1, batch.history, -1e4)  # not -inf: 0 * inf in the KL is nan
-            teacher = teacher[:, 1:]
-            if ids is not None:
-                teacher = teacher[:, ids - 1]
-        return F.kl_div(
-            F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean"
-        )
 
     def _warmup_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Warm-up: 1 - cos(suffix output, the same forward's mean over prompt tokens (no grad)), over the
