@@ -259,6 +259,31 @@ def test_history_negatives_join_phase_one_candidates(backbone):
         LaserConfig(llm="tiny", history_negatives=1)
 
 
+def test_repeat_bias_takes_a_learned_offset_off_the_history_items_in_scores_and_in_the_loss(backbone):
+    model = make(backbone, negatives=2, history_negatives=1, repeat_bias=True, use_lb_loss=False).eval()
+    assert model.repeat_bias.item() == 0 and "repeat_bias" in model.trainable_state_dict()
+    with torch.no_grad():
+        model.repeat_bias.fill_(0.3)
+    seen = torch.zeros(3, N_ITEMS + 1, dtype=torch.bool)
+    for row, items in enumerate(HISTORY.tolist()):
+        seen[row, [i for i in items if i]] = True  # rows: {2}, {3, 4, 5, 6}, {1, 2, 3}
+    target = torch.tensor([5, 1, 6])  # none of them in its user's history
+    scores = model.full_sort_predict(Batch(HISTORY, target))
+    users = F.normalize(model.encode_users(HISTORY), dim=-1)
+    assert torch.allclose(scores[:, 1:], users @ model.item_matrix[1:].T - 0.3 * seen[:, 1:], atol=1e-5)
+
+    model.set_phase(1)
+    torch.manual_seed(7)
+    ids = torch.cat([target, torch.randint(1, N_ITEMS + 1, (2,)), HISTORY[:, -1]]).unique()
+    logits = (users @ F.normalize(model.encode_items(ids), dim=-1).T - 0.3 * seen[:, ids]) / 0.05
+    ce = F.cross_entropy(logits, torch.tensor([(ids == t).nonzero().item() for t in target.tolist()]))
+    torch.manual_seed(7)
+    loss, logs = model.calculate_loss(Batch(HISTORY, target))
+    assert logs["iic"] == pytest.approx(ce.item(), rel=1e-5)
+    loss.backward()
+    assert model.repeat_bias.grad < 0  # no target repeats: a descent step raises the offset
+
+
 def test_distill_needs_the_id_model_even_without_mformer(backbone):
     config = LaserConfig(llm="tiny", dtype="fp32", prefix_source="learned", distill=1.0)
     assert config.needs_cf and not LaserConfig(llm="tiny", prefix_source="learned").needs_cf

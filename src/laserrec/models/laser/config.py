@@ -97,6 +97,14 @@ class LaserConfig:
         "the newest history item is never the next one, yet SASRec and Laser rank it first for 70% of "
         "test users (benchmarks/seen_items.py)",
     )
+    repeat_bias: bool = field(
+        False,
+        "not in the paper: a learned offset b (one scalar, from 0) taken off the cosine of every item in "
+        "the user's history as the model reads it: how likely the next item is one the user already has, "
+        "learned from the training targets (RepeatNet's repeat-or-explore choice in its simplest form). "
+        "It learns from history items among the candidates: history_negatives in phase 1, the whole "
+        "catalog in phase 2",
+    )
     head: bool = field(
         False,
         "not in the paper: a linear map for users and one for items (identity at the start) between the "

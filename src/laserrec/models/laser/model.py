@@ -18,7 +18,7 @@ from laserrec.errors import CheckpointError, ConfigError
 from laserrec.llm.backbone import Backbone, freeze
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, format_parameters
 from laserrec.models.laser.config import LaserConfig
-from laserrec.models.laser.distill import distill_kl
+from laserrec.models.laser.distill import distill_kl, in_history
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.mformer import MFormer
 from laserrec.models.laser.prompt import PromptBuilder, item_list
@@ -73,6 +73,7 @@ class Laser(Recommender):
         self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
         heads = (_identity(hidden), _identity(hidden)) if config.head else (None, None)
         self.user_head, self.item_head = heads
+        self.repeat_bias = nn.Parameter(torch.zeros(())) if config.repeat_bias else None
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
         self.register_buffer("item_mean", torch.zeros(hidden))  # subtracted with config.center
         self.register_buffer("user_mean", torch.zeros(hidden))
@@ -298,10 +299,11 @@ class Laser(Recommender):
         h, lb = self._encode_users(batch.history)
         users = self._scored_users(h)
         items = self._scored_items(self.item_matrix[1:]) if whole else None
-        catalog = users @ items.T / self.config.temperature if whole else None  # (B, N)
+        catalog = self._repeat(users @ items.T, batch.history) / self.config.temperature if whole else None
         if sampled:
             newest = batch.history[:, batch.history.shape[1] - self.config.history_negatives :]  # (B, S)
             logits, column, ids, item_lb = self._in_batch_logits(users, batch.target, newest)
+            logits = self._repeat(logits, batch.history, ids, 1 / self.config.temperature)
             lb = (lb + item_lb) / 2
         else:
             logits, column, ids = catalog, batch.target - 1, None
@@ -322,6 +324,15 @@ class Laser(Recommender):
         loss = iic + self.config.lb_weight * lb if use_lb else iic
         self._dirty = True
         return loss, {**logs, "lb": lb.item()}
+
+    def _repeat(
+        self, scores: torch.Tensor, history: torch.Tensor, ids=None, scale: float = 1.0
+    ) -> torch.Tensor:
+        """Scores (B, U) of items ``ids`` (None: the catalog, U = n_items) less scale * repeat_bias where
+        the item is in the user's history (B, T); unchanged without config.repeat_bias."""
+        if self.repeat_bias is None:
+            return scores
+        return scores - in_history(history, ids, self.n_items) * (scale * self.repeat_bias)
 
     def _in_batch_logits(
         self, users: torch.Tensor, targets: torch.Tensor, seen: torch.Tensor | None = None
@@ -361,7 +372,7 @@ class Laser(Recommender):
         """Cosine score of every item. Output: (B, n_items + 1), column 0 = -inf."""
         with torch.no_grad():
             scores = self._scored_users(self.encode_users(batch.history)) @ self.catalog_embeddings().T
-            # (B, n + 1)
+            scores[:, 1:] = self._repeat(scores[:, 1:], batch.history)  # (B, n + 1)
         scores[:, 0] = float("-inf")
         return scores
 

@@ -1,0 +1,37 @@
+"""Laser's terms about the ID model and the history (not in the paper): ``distill``'s KL from the frozen ID
+model's ranking, and which candidates are in a user's history (``repeat_bias``, ``distill_unseen``)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def distill_kl(
+    teacher: torch.Tensor,
+    logits: torch.Tensor,
+    ids: torch.Tensor | None,
+    temperature: float = 1.0,
+    seen: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """KL(ID model || Laser), averaged over users.
+
+    Input: the ID model's scores of every item (B, N + 1; column 0 = padding) — its own scores, dot
+    products for SASRec, not their cosine — and Laser's logits cos / tau (B, U) over the items ``ids``
+    (U,) (None: the whole catalog, U = N). The teacher is the softmax of the scores / ``temperature``
+    over the same U items; ``seen`` (B, T; 0 = padding) are items given no teacher mass (the history).
+    """
+    teacher = teacher / temperature
+    if seen is not None:  # padding lands in column 0, dropped below; not -inf: 0 * inf in the KL is nan
+        teacher = teacher.scatter(1, seen, -1e4)
+    teacher = teacher[:, 1:] if ids is None else teacher[:, ids]
+    return F.kl_div(
+        F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean"
+    )
+
+
+def in_history(history: torch.Tensor, ids: torch.Tensor | None, n_items: int) -> torch.Tensor:
+    """Whether each candidate is in each user's history. Input: history (B, T) ids, 0 = padding; ids (U,)
+    (None: items 1..n_items, U = n_items). Output: (B, U) bool."""
+    seen = torch.zeros(history.shape[0], n_items + 1, dtype=torch.bool).scatter_(1, history, True)
+    return seen[:, 1:] if ids is None else seen[:, ids]
