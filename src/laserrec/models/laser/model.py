@@ -20,16 +20,8 @@ from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, forma
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.distill import distill_kl, in_history
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
-from laserrec.models.laser.mformer import MFormer
+from laserrec.models.laser.parts import build_mformer, identity, suffix_start
 from laserrec.models.laser.prompt import PromptBuilder, item_list
-
-
-def _identity(size: int) -> nn.Linear:
-    """A (size, size) linear map that starts as the identity."""
-    linear = nn.Linear(size, size)
-    nn.init.eye_(linear.weight)
-    nn.init.zeros_(linear.bias)
-    return linear
 
 
 class Laser(Recommender):
@@ -63,15 +55,17 @@ class Laser(Recommender):
         hidden = backbone.hidden_size
         emb_std = backbone.input_embeddings().weight.float().std().item()
         self.n_prefix = config.n_prefix if config.use_prefix else 0
-        self.mformer = self._build_mformer(cf, hidden, emb_std) if config.uses_mformer else None
+        self.mformer = build_mformer(config, cf, hidden, emb_std) if config.uses_mformer else None
         learned = config.use_prefix and config.prefix_source == "learned"
         prefix_std = 0.0 if config.prefix_start == "zero" else emb_std
         self.prefix_embeddings = (
             nn.Parameter(torch.randn(config.n_prefix, hidden) * prefix_std) if learned else None
         )
         n_suffix = config.n_virtual_suffix
-        self.suffix = nn.Parameter(self._suffix_start(backbone, n_suffix, emb_std)) if n_suffix else None
-        heads = (_identity(hidden), _identity(hidden)) if config.head else (None, None)
+        self.suffix = (
+            nn.Parameter(suffix_start(backbone, n_suffix, emb_std, config.suffix_init)) if n_suffix else None
+        )
+        heads = (identity(hidden), identity(hidden)) if config.head else (None, None)
         self.user_head, self.item_head = heads
         self.repeat_bias = nn.Parameter(torch.zeros(())) if config.repeat_bias else None
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
@@ -80,38 +74,6 @@ class Laser(Recommender):
         self.phase = 1
         self._has_matrix = False
         self._dirty = True
-
-    def _suffix_start(self, backbone: Backbone, n: int, emb_std: float) -> torch.Tensor:
-        """Initial suffix (n, H): a summarising token's embedding (plus a little noise when n > 1) or random.
-
-        A random vector gives the frozen LLM an input it never saw, and its output starts far from any
-        useful summary; a [MASK] (encoders) or EOS (decoders) embedding starts where the LLM already
-        summarises the text before it.
-        """
-        hidden = backbone.hidden_size
-        tok = backbone.tokenizer
-        token_id = tok.mask_token_id if backbone.kind == "encoder" else tok.eos_token_id
-        if self.config.suffix_init == "random" or token_id is None:
-            return torch.randn(n, hidden) * emb_std
-        start = backbone.input_embeddings().weight[token_id].detach().float()
-        return start.expand(n, hidden) + torch.randn(n, hidden) * emb_std * (0.1 if n > 1 else 0.0)
-
-    def _build_mformer(self, cf: CollaborativeEncoder, hidden: int, emb_std: float) -> MFormer:
-        c = self.config
-        k, top = c.experts
-        return MFormer(
-            cf.hidden_size,
-            hidden,
-            k,
-            c.n_prefix,
-            top,
-            c.n_blocks,
-            c.d_model,
-            c.n_heads,
-            c.dropout,
-            out_std=emb_std,
-            zero_start=c.prefix_start == "zero",
-        )
 
     def describe_parameters(self) -> str:
         return format_parameters(*self.parameter_counts())
