@@ -21,10 +21,10 @@ def distill_kl(
     (U,) (None: the whole catalog, U = N). The teacher is the softmax of the scores / ``temperature``
     over the same U items; ``seen`` (B, T; 0 = padding) are items given no teacher mass (the history).
     """
-    teacher = teacher / temperature
-    if seen is not None:  # padding lands in column 0, dropped below; not -inf: 0 * inf in the KL is nan
-        teacher = teacher.scatter(1, seen, -1e4)
-    teacher = teacher[:, 1:] if ids is None else teacher[:, ids]
+    teacher = teacher[:, 1:] / temperature  # (B, N)
+    if seen is not None:  # not -inf: 0 * inf in the KL is nan
+        teacher = teacher.masked_fill(in_history(seen, None, teacher.shape[1]), -1e4)
+    teacher = teacher if ids is None else teacher[:, ids - 1]
     return F.kl_div(
         F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean"
     )
