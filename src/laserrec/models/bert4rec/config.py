@@ -20,6 +20,11 @@ class BERT4RecConfig:
     last_mask_prob: float = field(
         0.1, "share of training sequences in which only the last item is masked (matches prediction)"
     )
+    repeat_bias: bool = field(
+        False,
+        "not in the paper: a learned offset b (one scalar, from 0) taken off the score of every item the "
+        "user already has (models/repeat.py), the same mechanism as Laser's repeat_bias",
+    )
 
     def __post_init__(self) -> None:
         check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")

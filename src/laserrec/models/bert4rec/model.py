@@ -12,6 +12,7 @@ from torch import nn
 
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
 from laserrec.models.bert4rec.config import BERT4RecConfig
+from laserrec.models.repeat import first_seen, in_history
 from laserrec.models.transformer import Block, attention_mask, init_weights
 
 
@@ -35,6 +36,7 @@ class BERT4Rec(Recommender, CollaborativeEncoder):
             nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(), nn.LayerNorm(config.hidden_size)
         )
         self.out_bias = nn.Parameter(torch.zeros(n_items))
+        self.repeat_bias = nn.Parameter(torch.zeros(())) if config.repeat_bias else None
         self.apply(init_weights)
 
     def encode(self, ids: torch.Tensor) -> torch.Tensor:
@@ -69,15 +71,24 @@ class BERT4Rec(Recommender, CollaborativeEncoder):
 
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         # In "sequence" mode target = the sequence shifted by one: exactly the window to cloze on.
-        ids, labels = self.cloze(batch.target[:, -self.config.max_len :])
+        seq = batch.target[:, -self.config.max_len :]
+        ids, labels = self.cloze(seq)
         h = self.encode(ids)  # (B, T, d)
         keep = labels != 0
-        return F.cross_entropy(self._logits(h[keep]), labels[keep] - 1), {}
+        logits = self._logits(h[keep])  # (n_masked, n_items)
+        if self.repeat_bias is None:
+            return F.cross_entropy(logits, labels[keep] - 1), {}
+        rows, cols = keep.nonzero(as_tuple=True)  # items before position t, as at prediction
+        seen = first_seen(seq, self.n_items)[rows] < cols[:, None]
+        loss = F.cross_entropy(logits - seen * self.repeat_bias, labels[keep] - 1)
+        return loss, {"repeat_bias": self.repeat_bias.item()}
 
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         h = self.encode(self._with_mask_token(batch.history))[:, -1]  # (B, d)
         scores = torch.full((h.shape[0], self.n_items + 1), float("-inf"), device=h.device)
         scores[:, 1:] = self._logits(h)
+        if self.repeat_bias is not None:
+            scores[:, 1:] -= in_history(batch.history, None, self.n_items) * self.repeat_bias
         return scores
 
     def sequence_states(self, history: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,12 @@
-"""Laser's terms about the ID model and the history (not in the paper): ``distill``'s KL from the frozen ID
-model's ranking, and which candidates are in a user's history (``repeat_bias``, ``distill_unseen``)."""
+"""Laser's ``distill`` term (not in the paper): KL from the frozen ID model's ranking (with
+``distill_unseen``, none of its mass on the user's history)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from laserrec.models.repeat import in_history
 
 
 def distill_kl(
@@ -28,10 +30,3 @@ def distill_kl(
     return F.kl_div(
         F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean"
     )
-
-
-def in_history(history: torch.Tensor, ids: torch.Tensor | None, n_items: int) -> torch.Tensor:
-    """Whether each candidate is in each user's history. Input: history (B, T) ids, 0 = padding; ids (U,)
-    (None: items 1..n_items, U = n_items). Output: (B, U) bool."""
-    seen = torch.zeros(history.shape[0], n_items + 1, dtype=torch.bool).scatter_(1, history, True)
-    return seen[:, 1:] if ids is None else seen[:, ids]

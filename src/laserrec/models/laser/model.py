@@ -18,10 +18,11 @@ from laserrec.errors import CheckpointError, ConfigError
 from laserrec.llm.backbone import Backbone, freeze
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, format_parameters
 from laserrec.models.laser.config import LaserConfig
-from laserrec.models.laser.distill import distill_kl, in_history
+from laserrec.models.laser.distill import distill_kl
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.parts import build_mformer, identity, suffix_start
 from laserrec.models.laser.prompt import PromptBuilder, item_list
+from laserrec.models.repeat import in_history
 
 
 class Laser(Recommender):

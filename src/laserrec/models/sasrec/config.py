@@ -16,6 +16,11 @@ class SASRecConfig:
     dropout: float = field(0.5, "dropout on embeddings and block outputs")
     attn_dropout: float = field(0.5, "dropout on attention weights")
     max_len: int = field(50, "most recent items the model reads")
+    repeat_bias: bool = field(
+        False,
+        "not in the paper: a learned offset b (one scalar, from 0) taken off the score of every item the "
+        "user already has (models/repeat.py), the same mechanism as Laser's repeat_bias",
+    )
 
     def __post_init__(self) -> None:
         check(self.hidden_size > 0 and self.n_layers > 0, "hidden_size and n_layers must be positive")

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
+from laserrec.models.repeat import first_seen, in_history
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.transformer import Block, attention_mask, init_weights
 
@@ -26,6 +27,7 @@ class SASRec(Recommender, CollaborativeEncoder):
             Block(config.hidden_size, config.n_heads, config.inner_size, config.dropout, config.attn_dropout)
             for _ in range(config.n_layers)
         )
+        self.repeat_bias = nn.Parameter(torch.zeros(())) if config.repeat_bias else None
         self.apply(init_weights)
 
     def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
@@ -46,11 +48,17 @@ class SASRec(Recommender, CollaborativeEncoder):
         h = self.sequence_states(batch.history)  # (B, T, d)
         keep = batch.target != 0
         logits = h[keep] @ self.item_emb.weight[1:].T  # (n_targets, n_items)
-        loss = F.cross_entropy(logits, batch.target[keep] - 1)
-        return loss, {}
+        if self.repeat_bias is None:
+            return F.cross_entropy(logits, batch.target[keep] - 1), {}
+        rows, cols = keep.nonzero(as_tuple=True)  # position t predicts target t from history items <= t
+        seen = first_seen(batch.history, self.n_items)[rows] <= cols[:, None]  # (n_targets, n_items)
+        loss = F.cross_entropy(logits - seen * self.repeat_bias, batch.target[keep] - 1)
+        return loss, {"repeat_bias": self.repeat_bias.item()}
 
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         h = self.sequence_states(batch.history)[:, -1]  # (B, d)
         scores = h @ self.item_emb.weight.T  # (B, n_items + 1)
+        if self.repeat_bias is not None:
+            scores[:, 1:] -= in_history(batch.history, None, self.n_items) * self.repeat_bias
         scores[:, 0] = float("-inf")
         return scores

@@ -1,0 +1,27 @@
+"""Which candidates a user already has, for the repeat offset (``repeat_bias``, not in the papers).
+
+The offset is one learned scalar b taken off the score of every item in the user's history: how likely
+the next item is one the user already has, learned from the training targets (RepeatNet's
+repeat-or-explore choice in its simplest form). Laser, SASRec and BERT4Rec each hold it as an option, so
+Laser's can be measured against ID models that have the same mechanism.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def in_history(history: torch.Tensor, ids: torch.Tensor | None, n_items: int) -> torch.Tensor:
+    """Whether each candidate is in each user's history. Input: history (B, T) ids, 0 = padding; ids (U,)
+    (None: items 1..n_items, U = n_items). Output: (B, U) bool."""
+    seen = torch.zeros(history.shape[0], n_items + 1, dtype=torch.bool).scatter_(1, history, True)
+    return seen[:, 1:] if ids is None else seen[:, ids]
+
+
+def first_seen(sequence: torch.Tensor, n_items: int) -> torch.Tensor:
+    """The first position of each item in each sequence, for the per-position history of sequence-mode
+    training. Input: (B, T) ids, 0 = padding. Output: (B, n_items) positions, T where an item is absent."""
+    b, t = sequence.shape
+    positions = torch.arange(t, device=sequence.device).expand(b, t)
+    first = torch.full((b, n_items + 1), t, device=sequence.device)
+    return first.scatter_reduce_(1, sequence, positions, "amin")[:, 1:]
