@@ -262,6 +262,7 @@ def test_history_negatives_join_phase_one_candidates(backbone):
 def test_repeat_bias_takes_a_learned_offset_off_the_history_items_in_scores_and_in_the_loss(backbone):
     model = make(backbone, negatives=2, history_negatives=1, repeat_bias=True, use_lb_loss=False).eval()
     assert model.repeat_bias.item() == 0 and "repeat_bias" in model.trainable_state_dict()
+    assert make(backbone, repeat_bias=True, repeat_init=0.25).repeat_bias.item() == 0.25
     with torch.no_grad():
         model.repeat_bias.fill_(0.3)
     seen = torch.zeros(3, N_ITEMS + 1, dtype=torch.bool)

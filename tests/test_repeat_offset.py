@@ -80,3 +80,19 @@ def test_the_offset_trains_saves_and_reloads(model, toy_dir, tmp_path):
     assert net.repeat_bias.item() != 0  # it learned (from 0)
     again, _ = evaluate(net, leave_one_out(data).test, net.history_len, progress=False)
     assert again["ndcg@10"] == pytest.approx(res["test"]["ndcg@10"], abs=1e-9)
+
+
+def test_repeat_init_starts_the_offset_there_and_needs_the_offset():
+    from laserrec.errors import ConfigError
+    from laserrec.models.laser.config import LaserConfig
+
+    assert SASRec(SASRecConfig(**SMALL, repeat_init=2.5), N_ITEMS).repeat_bias.item() == 2.5
+    assert BERT4Rec(BERT4RecConfig(**SMALL, repeat_init=-1.0), N_ITEMS).repeat_bias.item() == -1.0
+    plain = {k: v for k, v in SMALL.items() if k != "repeat_bias"}
+    for config in (
+        lambda: SASRecConfig(**plain, repeat_init=1.0),
+        lambda: BERT4RecConfig(**plain, repeat_init=1.0),
+        lambda: LaserConfig(llm="tiny", repeat_init=0.2),
+    ):
+        with pytest.raises(ConfigError, match="repeat_init needs repeat_bias"):
+            config()

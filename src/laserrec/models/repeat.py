@@ -8,7 +8,26 @@ Laser's can be measured against ID models that have the same mechanism.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+
+from laserrec.config import check, field
+
+
+@dataclass
+class RepeatOptions:
+    """The offset's options on the ID models (Laser's own config holds the same two)."""
+
+    repeat_bias: bool = field(
+        False,
+        "not in the paper: a learned offset b taken off the score of every item the user already has "
+        "(models/repeat.py), the same mechanism as Laser's repeat_bias",
+    )
+    repeat_init: float = field(0.0, "b's value before training (with repeat_bias), in score units")
+
+    def check_repeat(self) -> None:
+        check(self.repeat_bias or self.repeat_init == 0, "repeat_init needs repeat_bias=true")
 
 
 def in_history(history: torch.Tensor, ids: torch.Tensor | None, n_items: int) -> torch.Tensor:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from laserrec.config import check, field
+from laserrec.models.repeat import RepeatOptions
 
 
 @dataclass
-class BERT4RecConfig:
+class BERT4RecConfig(RepeatOptions):
     hidden_size: int = field(64, "embedding and hidden size d")
     n_layers: int = field(2, "number of bidirectional self-attention blocks")
     n_heads: int = field(2, "attention heads per block (must divide hidden_size)")
@@ -20,13 +21,9 @@ class BERT4RecConfig:
     last_mask_prob: float = field(
         0.1, "share of training sequences in which only the last item is masked (matches prediction)"
     )
-    repeat_bias: bool = field(
-        False,
-        "not in the paper: a learned offset b (one scalar, from 0) taken off the score of every item the "
-        "user already has (models/repeat.py), the same mechanism as Laser's repeat_bias",
-    )
 
     def __post_init__(self) -> None:
+        self.check_repeat()
         check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
         check(0 < self.mask_ratio < 1, f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         check(0 <= self.last_mask_prob <= 1, f"last_mask_prob must be in [0, 1], got {self.last_mask_prob}")

@@ -36,7 +36,7 @@ class BERT4Rec(Recommender, CollaborativeEncoder):
             nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(), nn.LayerNorm(config.hidden_size)
         )
         self.out_bias = nn.Parameter(torch.zeros(n_items))
-        self.repeat_bias = nn.Parameter(torch.zeros(())) if config.repeat_bias else None
+        self.repeat_bias = nn.Parameter(torch.tensor(config.repeat_init)) if config.repeat_bias else None
         self.apply(init_weights)
 
     def encode(self, ids: torch.Tensor) -> torch.Tensor:

@@ -105,6 +105,7 @@ class LaserConfig:
         "It learns from history items among the candidates: history_negatives in phase 1, the whole "
         "catalog in phase 2",
     )
+    repeat_init: float = field(0.0, "b's value before training (with repeat_bias), in cosine units")
     head: bool = field(
         False,
         "not in the paper: a linear map for users and one for items (identity at the start) between the "
@@ -208,6 +209,7 @@ class LaserConfig:
         check(self.distill > 0 or not self.distill_catalog, "distill_catalog needs distill > 0")
         check(self.distill > 0 or not self.distill_unseen, "distill_unseen needs distill > 0")
         check(self.negatives > 0 or not self.history_negatives, "history_negatives needs negatives > 0")
+        check(self.repeat_bias or self.repeat_init == 0, "repeat_init needs repeat_bias=true")
         check(
             self.distill_temperature > 0, f"distill_temperature must be > 0, got {self.distill_temperature}"
         )

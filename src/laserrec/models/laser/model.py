@@ -68,7 +68,7 @@ class Laser(Recommender):
         )
         heads = (identity(hidden), identity(hidden)) if config.head else (None, None)
         self.user_head, self.item_head = heads
-        self.repeat_bias = nn.Parameter(torch.zeros(())) if config.repeat_bias else None
+        self.repeat_bias = nn.Parameter(torch.tensor(config.repeat_init)) if config.repeat_bias else None
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
         self.register_buffer("item_mean", torch.zeros(hidden))  # subtracted with config.center
         self.register_buffer("user_mean", torch.zeros(hidden))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from laserrec.config import check, field
+from laserrec.models.repeat import RepeatOptions
 
 
 @dataclass
-class SASRecConfig:
+class SASRecConfig(RepeatOptions):
     hidden_size: int = field(64, "embedding and hidden size d")
     n_layers: int = field(2, "number of self-attention blocks")
     n_heads: int = field(2, "attention heads per block (must divide hidden_size)")
@@ -16,13 +17,9 @@ class SASRecConfig:
     dropout: float = field(0.5, "dropout on embeddings and block outputs")
     attn_dropout: float = field(0.5, "dropout on attention weights")
     max_len: int = field(50, "most recent items the model reads")
-    repeat_bias: bool = field(
-        False,
-        "not in the paper: a learned offset b (one scalar, from 0) taken off the score of every item the "
-        "user already has (models/repeat.py), the same mechanism as Laser's repeat_bias",
-    )
 
     def __post_init__(self) -> None:
+        self.check_repeat()
         check(self.hidden_size > 0 and self.n_layers > 0, "hidden_size and n_layers must be positive")
         check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
         check(0 <= self.dropout < 1 and 0 <= self.attn_dropout < 1, "dropouts must be in [0, 1)")

@@ -27,7 +27,7 @@ class SASRec(Recommender, CollaborativeEncoder):
             Block(config.hidden_size, config.n_heads, config.inner_size, config.dropout, config.attn_dropout)
             for _ in range(config.n_layers)
         )
-        self.repeat_bias = nn.Parameter(torch.zeros(())) if config.repeat_bias else None
+        self.repeat_bias = nn.Parameter(torch.tensor(config.repeat_init)) if config.repeat_bias else None
         self.apply(init_weights)
 
     def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
