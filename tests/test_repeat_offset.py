@@ -87,7 +87,7 @@ def test_repeat_init_starts_the_offset_there_and_needs_the_offset():
     from laserrec.models.laser.config import LaserConfig
 
     assert SASRec(SASRecConfig(**SMALL, repeat_init=2.5), N_ITEMS).repeat_bias.item() == 2.5
-    assert BERT4Rec(BERT4RecConfig(**SMALL, repeat_init=-1.0), N_ITEMS).repeat_bias.item() == -1.0
+    assert BERT4Rec(BERT4RecConfig(**SMALL, repeat_init=-1), N_ITEMS).repeat_bias.item() == -1.0
     plain = {k: v for k, v in SMALL.items() if k != "repeat_bias"}
     for config in (
         lambda: SASRecConfig(**plain, repeat_init=1.0),

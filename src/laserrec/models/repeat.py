@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from laserrec.config import check, field
 
@@ -28,6 +29,11 @@ class RepeatOptions:
 
     def check_repeat(self) -> None:
         check(self.repeat_bias or self.repeat_init == 0, "repeat_init needs repeat_bias=true")
+
+
+def repeat_parameter(config) -> nn.Parameter | None:
+    """b, starting at ``config.repeat_init``, when ``config.repeat_bias`` is on (None otherwise)."""
+    return nn.Parameter(torch.tensor(float(config.repeat_init))) if config.repeat_bias else None
 
 
 def in_history(history: torch.Tensor, ids: torch.Tensor | None, n_items: int) -> torch.Tensor:

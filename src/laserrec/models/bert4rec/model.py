@@ -12,7 +12,7 @@ from torch import nn
 
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
 from laserrec.models.bert4rec.config import BERT4RecConfig
-from laserrec.models.repeat import first_seen, in_history
+from laserrec.models.repeat import first_seen, in_history, repeat_parameter
 from laserrec.models.transformer import Block, attention_mask, init_weights
 
 
@@ -36,7 +36,7 @@ class BERT4Rec(Recommender, CollaborativeEncoder):
             nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(), nn.LayerNorm(config.hidden_size)
         )
         self.out_bias = nn.Parameter(torch.zeros(n_items))
-        self.repeat_bias = nn.Parameter(torch.tensor(config.repeat_init)) if config.repeat_bias else None
+        self.repeat_bias = repeat_parameter(config)
         self.apply(init_weights)
 
     def encode(self, ids: torch.Tensor) -> torch.Tensor:

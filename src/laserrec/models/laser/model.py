@@ -22,7 +22,7 @@ from laserrec.models.laser.distill import distill_kl
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.parts import build_mformer, identity, suffix_start
 from laserrec.models.laser.prompt import PromptBuilder, item_list
-from laserrec.models.repeat import in_history
+from laserrec.models.repeat import in_history, repeat_parameter
 
 
 class Laser(Recommender):
@@ -68,7 +68,7 @@ class Laser(Recommender):
         )
         heads = (identity(hidden), identity(hidden)) if config.head else (None, None)
         self.user_head, self.item_head = heads
-        self.repeat_bias = nn.Parameter(torch.tensor(config.repeat_init)) if config.repeat_bias else None
+        self.repeat_bias = repeat_parameter(config)
         self.register_buffer("item_matrix", torch.zeros(n_items + 1, hidden))  # unit rows; row 0 = padding
         self.register_buffer("item_mean", torch.zeros(hidden))  # subtracted with config.center
         self.register_buffer("user_mean", torch.zeros(hidden))

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
-from laserrec.models.repeat import first_seen, in_history
+from laserrec.models.repeat import first_seen, in_history, repeat_parameter
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.transformer import Block, attention_mask, init_weights
 
@@ -27,7 +27,7 @@ class SASRec(Recommender, CollaborativeEncoder):
             Block(config.hidden_size, config.n_heads, config.inner_size, config.dropout, config.attn_dropout)
             for _ in range(config.n_layers)
         )
-        self.repeat_bias = nn.Parameter(torch.tensor(config.repeat_init)) if config.repeat_bias else None
+        self.repeat_bias = repeat_parameter(config)
         self.apply(init_weights)
 
     def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
