@@ -27,13 +27,30 @@ class RepeatOptions:
     )
     repeat_init: float = field(0.0, "b's value before training (with repeat_bias), in score units")
 
-    def check_repeat(self) -> None:
-        check(self.repeat_bias or self.repeat_init == 0, "repeat_init needs repeat_bias=true")
+
+def check_repeat(config) -> None:
+    """The options' one rule (every model's config with ``repeat_bias`` and ``repeat_init``)."""
+    check(config.repeat_bias or config.repeat_init == 0, "repeat_init needs repeat_bias=true")
 
 
 def repeat_parameter(config) -> nn.Parameter | None:
     """b, starting at ``config.repeat_init``, when ``config.repeat_bias`` is on (None otherwise)."""
     return nn.Parameter(torch.tensor(float(config.repeat_init))) if config.repeat_bias else None
+
+
+def take_offset(
+    scores: torch.Tensor,
+    history: torch.Tensor,
+    bias: torch.Tensor | None,
+    n_items: int,
+    ids: torch.Tensor | None = None,
+    scale: float = 1.0,
+) -> torch.Tensor:
+    """Scores (B, U) of items ``ids`` (None: the catalog, U = n_items) less scale * b where the item is in
+    the user's history (B, T); unchanged when ``bias`` is None (the offset off)."""
+    if bias is None:
+        return scores
+    return scores - in_history(history, ids, n_items) * (scale * bias)
 
 
 def in_history(history: torch.Tensor, ids: torch.Tensor | None, n_items: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from laserrec.config import check, field
-from laserrec.models.repeat import RepeatOptions
+from laserrec.models.repeat import RepeatOptions, check_repeat
 
 
 @dataclass
@@ -23,7 +23,7 @@ class BERT4RecConfig(RepeatOptions):
     )
 
     def __post_init__(self) -> None:
-        self.check_repeat()
+        check_repeat(self)
         check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
         check(0 < self.mask_ratio < 1, f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         check(0 <= self.last_mask_prob <= 1, f"last_mask_prob must be in [0, 1], got {self.last_mask_prob}")

@@ -12,7 +12,7 @@ from torch import nn
 
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
 from laserrec.models.bert4rec.config import BERT4RecConfig
-from laserrec.models.repeat import first_seen, in_history, repeat_parameter
+from laserrec.models.repeat import first_seen, repeat_parameter, take_offset
 from laserrec.models.transformer import Block, attention_mask, init_weights
 
 
@@ -87,8 +87,7 @@ class BERT4Rec(Recommender, CollaborativeEncoder):
         h = self.encode(self._with_mask_token(batch.history))[:, -1]  # (B, d)
         scores = torch.full((h.shape[0], self.n_items + 1), float("-inf"), device=h.device)
         scores[:, 1:] = self._logits(h)
-        if self.repeat_bias is not None:
-            scores[:, 1:] -= in_history(batch.history, None, self.n_items) * self.repeat_bias
+        scores[:, 1:] = take_offset(scores[:, 1:], batch.history, self.repeat_bias, self.n_items)
         return scores
 
     def sequence_states(self, history: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from laserrec.config import check, field
+from laserrec.models.repeat import check_repeat
 
 
 @dataclass
@@ -209,7 +210,7 @@ class LaserConfig:
         check(self.distill > 0 or not self.distill_catalog, "distill_catalog needs distill > 0")
         check(self.distill > 0 or not self.distill_unseen, "distill_unseen needs distill > 0")
         check(self.negatives > 0 or not self.history_negatives, "history_negatives needs negatives > 0")
-        check(self.repeat_bias or self.repeat_init == 0, "repeat_init needs repeat_bias=true")
+        check_repeat(self)
         check(
             self.distill_temperature > 0, f"distill_temperature must be > 0, got {self.distill_temperature}"
         )

@@ -22,7 +22,7 @@ from laserrec.models.laser.distill import distill_kl
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.parts import build_mformer, identity, suffix_start
 from laserrec.models.laser.prompt import PromptBuilder, item_list
-from laserrec.models.repeat import in_history, repeat_parameter
+from laserrec.models.repeat import repeat_parameter, take_offset
 
 
 class Laser(Recommender):
@@ -291,11 +291,8 @@ class Laser(Recommender):
     def _repeat(
         self, scores: torch.Tensor, history: torch.Tensor, ids=None, scale: float = 1.0
     ) -> torch.Tensor:
-        """Scores (B, U) of items ``ids`` (None: the catalog, U = n_items) less scale * repeat_bias where
-        the item is in the user's history (B, T); unchanged without config.repeat_bias."""
-        if self.repeat_bias is None:
-            return scores
-        return scores - in_history(history, ids, self.n_items) * (scale * self.repeat_bias)
+        """``take_offset`` with this model's b and catalog (scores unchanged without config.repeat_bias)."""
+        return take_offset(scores, history, self.repeat_bias, self.n_items, ids, scale)
 
     def _in_batch_logits(
         self, users: torch.Tensor, targets: torch.Tensor, seen: torch.Tensor | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from laserrec.config import check, field
-from laserrec.models.repeat import RepeatOptions
+from laserrec.models.repeat import RepeatOptions, check_repeat
 
 
 @dataclass
@@ -19,7 +19,7 @@ class SASRecConfig(RepeatOptions):
     max_len: int = field(50, "most recent items the model reads")
 
     def __post_init__(self) -> None:
-        self.check_repeat()
+        check_repeat(self)
         check(self.hidden_size > 0 and self.n_layers > 0, "hidden_size and n_layers must be positive")
         check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
         check(0 <= self.dropout < 1 and 0 <= self.attn_dropout < 1, "dropouts must be in [0, 1)")

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
-from laserrec.models.repeat import first_seen, in_history, repeat_parameter
+from laserrec.models.repeat import first_seen, repeat_parameter, take_offset
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.transformer import Block, attention_mask, init_weights
 
@@ -58,7 +58,6 @@ class SASRec(Recommender, CollaborativeEncoder):
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         h = self.sequence_states(batch.history)[:, -1]  # (B, d)
         scores = h @ self.item_emb.weight.T  # (B, n_items + 1)
-        if self.repeat_bias is not None:
-            scores[:, 1:] -= in_history(batch.history, None, self.n_items) * self.repeat_bias
+        scores[:, 1:] = take_offset(scores[:, 1:], batch.history, self.repeat_bias, self.n_items)
         scores[:, 0] = float("-inf")
         return scores
