@@ -9,7 +9,7 @@ training label), so a gap shows how much the collaborative input over-promises d
     python benchmarks/cf_memorization.py --data data/scientific \
         --cf runs/scientific/sasrec runs/scientific/bert4rec
 
-Writes JSON (``--out``) and prints a table; results are in the README's "Laser: status" section.
+Writes JSON (``--out``) and prints a table; results are in docs/laser-status.md.
 """
 
 from __future__ import annotations

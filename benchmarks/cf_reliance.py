@@ -10,7 +10,7 @@ projection of the states, and this measures whether that already carries signal.
     python benchmarks/cf_reliance.py --runs runs/sci/laser-minilm-neg16-last-h1 \
         runs/ml/laser-minilm-neg16-last-h2 --users 1000 --out benchmarks/results/cf_reliance.json
 
-Writes JSON (``--out``) and prints a table; figures are in the README's "Laser: status" section.
+Writes JSON (``--out``) and prints a table; figures are in docs/laser-status.md.
 """
 
 from __future__ import annotations

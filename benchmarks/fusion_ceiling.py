@@ -17,7 +17,7 @@ give together without training; the cosine rows show what scoring by cosine alon
     python benchmarks/fusion_ceiling.py --data data/scientific --cf runs/sci/sasrec \
         --out benchmarks/results/fusion_ceiling_scientific.json
 
-Writes JSON (``--out``) and prints a table; figures are in the README's "Laser: status" section.
+Writes JSON (``--out``) and prints a table; figures are in docs/laser-status.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ the in-batch one, added (no fresh row ever competes with stale rows, so ``mixed`
         --steps 500 --eval-every 250 --users 943 --set threads=1 negatives=16 cf_input=last [distill=1] \
         --out benchmarks/results/laser_probe_conduit_ml_last[_distill1].json
 
-Results of the probe (scientific_lcrec, MiniLM) are in the README's "Laser: status" section.
+Results of the probe (scientific_lcrec, MiniLM) are in docs/laser-status.md.
 """
 
 from __future__ import annotations

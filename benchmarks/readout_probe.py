@@ -10,7 +10,7 @@ dimension on the catalog's statistics.
     python benchmarks/readout_probe.py --data data/scientific --cf runs/sci/sasrec --llm smollm2 \
         --users 500 --max_history=3 --max_title_tokens=16 --out benchmarks/results/readout_smollm2.json
 
-Writes JSON (``--out``) and prints a table; results are in the README's "Laser: status" section.
+Writes JSON (``--out``) and prints a table; results are in docs/laser-status.md.
 """
 
 from __future__ import annotations

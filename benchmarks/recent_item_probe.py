@@ -10,7 +10,7 @@ second step; a model that does not read its latest item will not.
         --out benchmarks/results/recent_item_ml-100k.json [--users 2000]
 
 Each run is scored at its best checkpoint on the same users (``--users``: a fixed sample; 0 = all).
-Writes JSON (``--out``) and prints a table; results are in the README's "Laser: status" section.
+Writes JSON (``--out``) and prints a table; results are in docs/laser-status.md.
 """
 
 from __future__ import annotations

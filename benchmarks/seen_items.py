@@ -11,7 +11,7 @@ history items.
     python benchmarks/seen_items.py runs/sci/sasrec runs/sci/laser-h1-heldout-distill1 \
         --out benchmarks/results/seen_items_scientific.json
 
-Writes JSON (``--out``) and prints a table; figures are in the README's "Laser: status" section.
+Writes JSON (``--out``) and prints a table; figures are in docs/laser-status.md.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class LaserConfig:
         "starts at zero, so the warm-up fits the suffix to the text alone and phase 1 starts from that "
         "text model; the ID model's signal then grows in along the gradient instead of as random noise). "
         "Measured worse: an untrained M-Former is a random projection of the states that already carries "
-        "some of their signal, and zero-input prefix tokens hurt the text (README, 'Laser: status')",
+        "some of their signal, and zero-input prefix tokens hurt the text (docs/laser-status.md)",
     )
     suffix_init: str = field(
         "token",
@@ -69,7 +69,7 @@ class LaserConfig:
         "not in the paper: M-Former's queries, blocks, router and memory projection train at this times "
         "the lr (its output projection, the suffix and everything else at the lr); 0.1 keeps much more of "
         "the ID model's ranking in M-Former alone and raised Laser's best validation score, but not its "
-        "test score (README, 'Laser: status')",
+        "test score (docs/laser-status.md)",
     )
     center: bool = field(
         False,
@@ -119,14 +119,14 @@ class LaserConfig:
         "against (phase 1 and 2) to the frozen ID model's softmax of its own scores over the same items "
         "(KL, ID model || Laser): the ID model's ranking, dot products and all, taught through the conduit "
         "directly instead of only through its states and the next-item targets. 0 = off; 1 gave the best "
-        "Laser on ml-100k, and on Scientific with train_on=heldout (README, 'Laser: status')",
+        "Laser on ml-100k, and on Scientific with train_on=heldout (docs/laser-status.md)",
     )
     distill_catalog: bool = field(
         False,
         "not in the paper: with negatives > 0, take distill's KL in phase 1 over the whole catalog (the item "
         "matrix as last encoded, at every validation) and not over the batch's drawn candidates, which "
         "rarely include the items the ID model ranks near the top. Below drawn candidates on both datasets "
-        "(README, 'Laser: status')",
+        "(docs/laser-status.md)",
     )
     distill_unseen: bool = field(
         False,

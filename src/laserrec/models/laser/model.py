@@ -317,7 +317,7 @@ class Laser(Recommender):
         the frozen LLM's mean pooling already ranks well; fitting one to the other first gives the
         contrastive phases a usable start instead of spending their steps finding one. Only the suffix
         trains: the target is the same forward's mean pooling, so a prefix that moves moves the target too
-        (at the warm-up's lr, M-Former did, and validation fell epoch by epoch: see the README).
+        (at the warm-up's lr, M-Former did, and validation fell epoch by epoch: see docs/laser-status.md).
         """
         gaps = []
         for prompts, c, mask in (self._user_inputs(batch.history), self._item_inputs(batch.target)):
