@@ -63,3 +63,14 @@ def test_model_settings_applies_model_key_overrides_without_touching_the_base():
     assert base == {"laser": {"cf_run": "{out}/sasrec"}}
     with pytest.raises(ConfigError, match="MODEL.KEY=VALUE"):
         model_settings(base, ["llm=minilm"])
+
+
+def test_the_main_jobs_settings_resolve_for_every_model_of_its_line_up():
+    from laserrec.pipeline import QUICKSTART
+    from laserrec.training.runs import resolve_configs
+
+    for model in QUICKSTART["models"]:
+        settings = QUICKSTART["settings"].get(model, {})
+        model_cfg, train_cfg = resolve_configs(model, {}, settings, QUICKSTART["presets"].get(model))
+        for key, value in settings.items():  # every key lands in one of the two configs, unchanged
+            assert getattr(model_cfg, key, getattr(train_cfg, key, None)) == value, (model, key)

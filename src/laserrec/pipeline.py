@@ -19,9 +19,10 @@ from laserrec.training.runs import train_run
 # The default line-up of the main job and the settings it uses (documented in the README).
 # Laser uses the CPU preset with a smaller per-epoch sample so the whole job stays within ~20 minutes
 # on 2 cores; "{out}" is the comparison folder (Laser reads the SASRec run trained just before it).
-# No warm-up (with SmolLM2 it has not shown a gain: README) and a time budget on Laser's training, so a
-# CPU without native bf16 (SmolLM2 in fp32, ~3x slower) still finishes in time: training stops there,
-# the cut epoch is validated and the best checkpoint tested on every user.
+# No warm-up (with SmolLM2 it has not shown a gain: docs/laser-status.md) and a time budget on Laser's
+# training, so a CPU without native bf16 (SmolLM2 in fp32, ~3x slower) still finishes in time: training
+# stops there, the cut epoch is validated and the best checkpoint tested on every user. The options from
+# `center` on are the best settings measured (configs/laser-smollm2-repeat.yaml; none is in the paper).
 QUICKSTART: dict = {
     "models": ["sasrec", "bert4rec", "laser"],
     "settings": {
@@ -37,8 +38,16 @@ QUICKSTART: dict = {
             "phase1_epochs": 1,
             "phase2_epochs": 1,
             "valid_users": 200,
-            "max_history": 3,
+            "max_history": 2,
             "max_title_tokens": 16,
+            "center": True,
+            "negatives": 16,
+            "cf_input": "last",
+            "distill": 1.0,
+            "distill_unseen": True,
+            "repeat_bias": True,
+            "repeat_init": 0.3,
+            "history_negatives": 2,
         },
     },
     "presets": {"laser": "cpu"},
