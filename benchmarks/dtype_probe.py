@@ -22,11 +22,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from laserrec.data.dataset import PreparedData, leave_one_out
+from laserrec.data.dataset import leave_one_out
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.models.registry import get_spec
-from laserrec.training.checkpoint import load_checkpoint
-from laserrec.training.runs import build_model
+from laserrec.training.runs import load_run
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
 
@@ -34,15 +32,7 @@ METRICS = ("recall@10", "ndcg@10", "mrr")
 def scored_in(run: Path, dtype: str, split: str, n_users: int) -> tuple[dict, torch.Tensor, float]:
     """(metrics, item matrix as scored, seconds: items and users encoded) of ``run``'s best checkpoint with
     the LLM in ``dtype``."""
-    run_config = json.loads((run / "config.json").read_text())
-    spec = get_spec(run_config["model"])
-    data = PreparedData.load(run_config["data"])
-    model_cfg = spec.config_cls(**{**run_config["model_config"], "dtype": dtype})
-    net = build_model(run_config["model"], model_cfg, data, run_config["train"]["seed"])
-    # the checkpoint was made with the run's own dtype: its trainable weights do not depend on it
-    net.load_trainable_state_dict(
-        load_checkpoint(run / "best.pt", run_config["model_config"], data.n_items)["model"]
-    )
+    net, data, _, _ = load_run(run, model_overrides={"dtype": dtype})
     users = leave_one_out(data).eval_set(split).sample(n_users, 0)
     start = time.perf_counter()
     net.refresh_item_matrix()  # the checkpoint holds the matrix encoded in training's dtype: re-encode it
@@ -65,15 +55,13 @@ def main() -> None:
         metrics, items[dtype], seconds = scored_in(Path(args.run), dtype, args.split, args.users)
         rows[dtype] = {"metrics": {k: round(metrics[k], 4) for k in METRICS}, "seconds": round(seconds, 1)}
     agreement = F.cosine_similarity(items["bf16"], items["fp32"], dim=-1)
+    cosine = {"mean": round(agreement.mean().item(), 4), "min": round(agreement.min().item(), 4)}
     result = {
         "run": args.run,
         "split": args.split,
         "users": metrics["users"],
         "dtypes": rows,
-        "item_rows_cosine_bf16_fp32": {
-            "mean": round(agreement.mean().item(), 4),
-            "min": round(agreement.min().item(), 4),
-        },
+        "item_rows_cosine_bf16_fp32": cosine,
     }
     print("| LLM dtype | R@10 | N@10 | MRR | scoring time |\n|---|---|---|---|---|")
     for dtype, row in rows.items():
@@ -82,10 +70,7 @@ def main() -> None:
             f"| {dtype} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | {m['mrr']:.4f} "
             f"| {row['seconds']:.0f}s |"
         )
-    print(
-        f"item rows as scored, cosine bf16 vs fp32: mean {result['item_rows_cosine_bf16_fp32']['mean']}, "
-        f"min {result['item_rows_cosine_bf16_fp32']['min']}"
-    )
+    print(f"item rows as scored, cosine bf16 vs fp32: mean {cosine['mean']}, min {cosine['min']}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -224,3 +224,15 @@ def test_min_epochs_holds_early_stopping_off_until_the_phase_has_trained_that_lo
     )  # patience ran out at 3, min_epochs kept it to 5
     with pytest.raises(ConfigError, match="min_epochs"):
         train_run("sasrec", toy_dir, tmp_path / "c", overrides={**over, "min_epochs": "-1"}, progress=False)
+
+
+def test_load_run_with_model_overrides_keeps_the_checkpoint_and_applies_the_setting(toy_dir, tmp_path):
+    over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "1", "dropout": "0.1"}
+    train_run("sasrec", toy_dir, tmp_path / "run", overrides=over, progress=False)
+    net, data, _, _ = load_run(tmp_path / "run")
+    other, _, _, _ = load_run(tmp_path / "run", model_overrides={"dropout": 0.0})
+    assert (net.config.dropout, other.config.dropout) == (0.1, 0.0)
+    test = leave_one_out(data).test
+    a, _ = evaluate(net, test, net.history_len, progress=False)
+    b, _ = evaluate(other, test, other.history_len, progress=False)  # dropout is off at scoring
+    assert a["ndcg@10"] == pytest.approx(b["ndcg@10"], abs=1e-9)

@@ -148,16 +148,19 @@ def _fit_and_test(
 
 
 def load_run(
-    run_dir: str | Path, checkpoint: str | None = "best.pt"
+    run_dir: str | Path, checkpoint: str | None = "best.pt", model_overrides: dict | None = None
 ) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
-    """Rebuild a run's model from its config.json (and load ``checkpoint`` unless None)."""
+    """Rebuild a run's model from its config.json (and load ``checkpoint`` unless None).
+
+    ``model_overrides`` change model settings that leave the trainable weights as they are (e.g. the frozen
+    LLM's dtype); the checkpoint is still checked against the run's own config."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.json)")
     run_config = json.loads((run_dir / "config.json").read_text())
     spec = get_spec(run_config["model"])
     data = PreparedData.load(run_config["data"])
-    model_cfg = spec.config_cls(**run_config["model_config"])
+    model_cfg = spec.config_cls(**{**run_config["model_config"], **(model_overrides or {})})
     train_cfg = TrainConfig(**run_config["train"])
     _set_threads(train_cfg)
     net = build_model(run_config["model"], model_cfg, data, train_cfg.seed)
