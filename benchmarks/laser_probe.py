@@ -62,7 +62,7 @@ def main() -> None:
     values = {"llm": "minilm", "cf_run": args.cf, "batch_size": "16", **parse_overrides(args.set)}
     data = PreparedData.load(args.data)
     split = leave_one_out(data)
-    model_cfg, train_cfg = resolve_configs("laser", {}, values, "cpu")
+    model_cfg, train_cfg = resolve_configs("laser", {}, values, "paper-cpu")
     net = build_model("laser", model_cfg, data, args.seed)
     net.show_progress = False
     if args.empty_prompts:

@@ -1,12 +1,13 @@
-"""Laser's shared test pieces: a six-item catalog, a batch of histories, a small Laser (the
+"""Laser's shared test pieces: a six-item catalog, a batch of histories, a small Laser — the paper's
+class, or LaserPlus when an addition is on (the
 tiny Llama / GPT-2 / BERT ``backbone`` fixture is in conftest.py)."""
 
 import torch
 
 from conftest import FakeCF
 from laserrec.data.dataset import ItemText
-from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.model import Laser
+from laserrec.models.laser.plus import LaserPlusConfig, laser_class
 
 N_ITEMS = 6
 ITEMS = [ItemText()] + [
@@ -33,5 +34,6 @@ def make(backbone, seed: int = 0, **overrides) -> Laser:
         encode_batch_size=4,
         dropout=0.0,
     )
+    config = LaserPlusConfig(**{**values, **overrides})
     torch.manual_seed(seed)
-    return Laser(LaserConfig(**{**values, **overrides}), N_ITEMS, ITEMS, backbone, FakeCF(N_ITEMS))
+    return laser_class(config)(config, N_ITEMS, ITEMS, backbone, FakeCF(N_ITEMS))

@@ -85,6 +85,6 @@ def test_shipped_config_files_name_only_known_keys_with_valid_values(path):
     from laserrec.training.runs import resolve_configs
 
     values = load_file(path)
-    model_cfg, train_cfg = resolve_configs("laser", values, {}, "cpu")
+    model_cfg, train_cfg = resolve_configs("laser", values, {}, "paper-cpu")
     resolved = {**dataclasses.asdict(model_cfg), **dataclasses.asdict(train_cfg)}
     assert values and all(resolved[k] == v for k, v in values.items())

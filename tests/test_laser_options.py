@@ -1,6 +1,6 @@
-"""Laser's options beyond the paper and from the authors' code: centring, fresh targets, sampled negatives
-(their first stage), M-Former's input C, the linear head, the prefix start and distillation from the ID
-model. Tiny Llama / GPT-2 / BERT backbones."""
+"""laserrec's additions to Laser (LaserPlus) and the authors' variants: centring, sampled negatives (their
+first stage), M-Former's input C, distillation from the ID model and the repeat offset; the paper's recipes
+build the paper's class. Tiny Llama / GPT-2 / BERT backbones."""
 
 import pytest
 import torch
@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from laser_fixtures import HISTORY, ITEMS, N_ITEMS, TARGET, make
 from laserrec.errors import ConfigError
 from laserrec.models.base import Batch
-from laserrec.models.laser.config import LaserConfig
-from laserrec.models.laser.model import Laser
+from laserrec.models.laser.plus import LaserPlus, LaserPlusConfig
 
 
 def test_center_subtracts_the_catalog_mean_from_items_and_a_running_mean_from_users(backbone):
@@ -35,34 +34,6 @@ def test_center_subtracts_the_catalog_mean_from_items_and_a_running_mean_from_us
     assert torch.equal(model.user_mean, kept)  # evaluation never moves it
     users = F.normalize(model.encode_users(HISTORY) - kept, dim=-1)
     assert torch.allclose(scores[:, 1:], users @ model.item_matrix[1:].T, atol=1e-5)
-
-
-def test_fresh_targets_adds_an_in_batch_loss_against_target_items_encoded_with_gradient(backbone):
-    model = make(backbone, fresh_targets=True, use_lb_loss=False).eval()
-    model.set_phase(1)
-    model.on_epoch_start(0)
-    target = torch.tensor([2, 5, 2])  # a repeated target is one column
-
-    def by_hand(detach_items: bool):
-        users = F.normalize(model.encode_users(HISTORY), dim=-1)
-        stale = F.cross_entropy(users @ model.item_matrix[1:].T / 0.05, target - 1)
-        items = F.normalize(model.encode_items(torch.tensor([2, 5])), dim=-1)
-        items = items.detach() if detach_items else items
-        return stale, F.cross_entropy(users @ items.T / 0.05, torch.tensor([0, 1, 0]))
-
-    loss, logs = model.calculate_loss(Batch(HISTORY, target))
-    (grad,) = torch.autograd.grad(loss, model.suffix)
-    stale, in_batch = by_hand(detach_items=False)
-    assert logs["iic"] == pytest.approx(stale.item(), rel=1e-5)
-    assert logs["in_batch"] == pytest.approx(in_batch.item(), rel=1e-5)
-    assert loss.item() == pytest.approx(stale.item() + in_batch.item(), rel=1e-5)
-    (expected,) = torch.autograd.grad(stale + in_batch, model.suffix)
-    (users_only,) = torch.autograd.grad(sum(by_hand(detach_items=True)), model.suffix)
-    assert torch.allclose(grad, expected, atol=1e-6)
-    assert not torch.allclose(grad, users_only, atol=1e-6)  # the item prompts carry gradient too
-    model.set_phase(2)
-    loss, logs = model.calculate_loss(Batch(HISTORY, target))
-    assert "in_batch" not in logs and loss.item() == pytest.approx(stale.item(), rel=1e-5)
 
 
 def test_negatives_train_phase_one_against_targets_and_drawn_items_encoded_with_gradient(backbone):
@@ -113,65 +84,14 @@ def test_cf_input_feeds_mformer_the_sequence_states_the_item_embeddings_or_the_l
     assert torch.equal(mask, recent > 0)
 
 
-def test_head_starts_as_identity_and_trains_on_the_whole_catalog_in_phase_1(backbone):
-    plain, model = make(backbone, seed=0).eval(), make(backbone, seed=0, head=True).eval()
-    for m in (plain, model):
-        m.set_phase(1)
-        m.on_epoch_start(0)
-    assert torch.equal(model.item_matrix, plain.item_matrix)
-    batch = Batch(HISTORY, TARGET)
-    assert torch.allclose(model.full_sort_predict(batch), plain.full_sort_predict(batch), atol=1e-6)
-    matrix = model.item_matrix.clone()
-    before = {n: p.detach().clone() for n, p in model.named_parameters() if "head" in n}
-    loss, _ = model.calculate_loss(batch)
-    loss.backward()
-    # the user head's gradient comes from the batch's users, the item head's from every item of the matrix
-    w = model.item_head.weight
-    users = model._scored_users(model.encode_users(HISTORY)).detach()
-    logits = users @ F.normalize(model.item_matrix[1:] @ w.T + model.item_head.bias, dim=-1).T / 0.05
-    (by_hand,) = torch.autograd.grad(F.cross_entropy(logits, TARGET - 1), w)
-    assert torch.allclose(w.grad, by_hand, atol=1e-5)
-    torch.optim.SGD(model.parameters(), lr=0.1).step()
-    assert all(not torch.equal(p, before[n]) for n, p in model.named_parameters() if "head" in n)
-    assert torch.equal(model.item_matrix, matrix)  # the stale read-outs stay; only the map moved
-    scores = model.full_sort_predict(batch)
-    items = model.catalog_embeddings()
-    assert torch.allclose(items[1:], F.normalize(model.item_head(matrix[1:]), dim=-1), atol=1e-6)
-    assert torch.allclose(
-        scores[:, 1:], model._scored_users(model.encode_users(HISTORY)) @ items[1:].T, atol=1e-5
-    )
-
-
-@pytest.mark.parametrize("source", ["mformer", "learned"])
-def test_prefix_start_zero_begins_as_the_text_model_and_the_prefix_then_trains(backbone, source):
-    model = make(backbone, prefix_start="zero", prefix_source=source, use_lb_loss=False).eval()
-    prefix, _ = model._prefix(*model._user_states(HISTORY), len(HISTORY))
-    assert prefix.shape == (3, 3, model.backbone.config.hidden_size) and not prefix.any()
-    if source == "mformer":  # the ID model's states reach nothing yet: other states, same users
-        before = model.encode_users(HISTORY)
-        model.cf.sequence_states = lambda history: model.cf.emb(history) * -3 + 1
-        assert torch.allclose(model.encode_users(HISTORY), before, atol=1e-6)
-    model.set_phase(1)
-    loss, _ = model.calculate_loss(Batch(HISTORY, TARGET))
-    loss.backward()
-    torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2).step()
-    with torch.no_grad():
-        prefix, _ = model._prefix(*model._user_states(HISTORY), len(HISTORY))
-        assert prefix.abs().min() > 0  # every prefix value moved off zero after one step
-        if source == "mformer":  # and now the states matter
-            other = model.encode_users(HISTORY)
-            model.cf.sequence_states = lambda history: model.cf.emb(history)
-            assert not torch.allclose(model.encode_users(HISTORY), other, atol=1e-4)
-
-
-def kl(model, logits, columns, temperature=1.0, unseen=False):
+def kl(model, logits, columns, unseen=False):
     """KL(ID model || Laser) by hand: sum over items of p log(p / q), averaged over users; ``unseen``:
     the teacher's softmax over the items outside each user's history only."""
     with torch.no_grad():
         teacher = model.cf.emb(HISTORY[:, -1]) @ model.cf.emb(columns).T  # the ID model's dot products
     if unseen:
         teacher = teacher.masked_fill((columns[None, :, None] == HISTORY[:, None, :]).any(-1), float("-inf"))
-    p, log_q = (teacher / temperature).softmax(-1), logits.log_softmax(-1)
+    p, log_q = teacher.softmax(-1), logits.log_softmax(-1)
     return torch.where(p > 0, p * (p.log() - log_q), 0.0).sum(-1).mean()
 
 
@@ -196,39 +116,6 @@ def test_distill_adds_the_kl_from_the_id_models_softmax_over_the_same_candidates
     assert logs["distill"] == pytest.approx(kl(model, whole, torch.arange(1, N_ITEMS + 1)).item(), rel=1e-5)
 
 
-def test_distill_catalog_takes_the_kl_over_the_whole_matrix_and_the_iic_over_the_drawn_items(backbone):
-    model = make(backbone, negatives=4, distill=0.5, distill_catalog=True, use_lb_loss=False).eval()
-    model.set_phase(1)
-    target = torch.tensor([2, 5, 2])
-    torch.manual_seed(7)
-    ids = torch.cat([target, torch.randint(1, N_ITEMS + 1, (4,))]).unique()
-    users = F.normalize(model.encode_users(HISTORY), dim=-1)
-    logits = users @ F.normalize(model.encode_items(ids), dim=-1).T / 0.05
-    ce = F.cross_entropy(logits, torch.tensor([(ids == t).nonzero().item() for t in target.tolist()]))
-    torch.manual_seed(7)
-    loss, logs = model.calculate_loss(Batch(HISTORY, target))  # encodes the matrix it has not got yet
-    whole = users @ model.item_matrix[1:].T / 0.05
-    assert logs["iic"] == pytest.approx(ce.item(), rel=1e-5)
-    assert logs["distill"] == pytest.approx(kl(model, whole, torch.arange(1, N_ITEMS + 1)).item(), rel=1e-5)
-    assert logs["distill"] != pytest.approx(kl(model, logits, ids).item(), rel=1e-3)
-    assert loss.item() == pytest.approx(ce.item() + 0.5 * logs["distill"], rel=1e-5)
-    with pytest.raises(ConfigError, match="distill_catalog"):
-        LaserConfig(llm="tiny", distill_catalog=True)
-
-
-def test_distill_temperature_divides_the_id_models_scores_before_its_softmax(backbone):
-    model = make(backbone, negatives=0, distill=1.0, distill_temperature=0.25, use_lb_loss=False).eval()
-    model.set_phase(2)
-    target = torch.tensor([2, 5, 2])
-    _, logs = model.calculate_loss(Batch(HISTORY, target))
-    users = F.normalize(model.encode_users(HISTORY), dim=-1)
-    whole, columns = users @ model.item_matrix[1:].T / 0.05, torch.arange(1, N_ITEMS + 1)
-    assert logs["distill"] == pytest.approx(kl(model, whole, columns, 0.25).item(), rel=1e-5)
-    assert logs["distill"] != pytest.approx(kl(model, whole, columns).item(), rel=1e-3)
-    with pytest.raises(ConfigError, match="distill_temperature"):
-        LaserConfig(llm="tiny", distill=1.0, distill_temperature=0)
-
-
 def test_distill_unseen_gives_the_history_items_no_teacher_mass(backbone):
     model = make(backbone, negatives=0, distill=1.0, distill_unseen=True, use_lb_loss=False).eval()
     model.set_phase(2)
@@ -238,7 +125,7 @@ def test_distill_unseen_gives_the_history_items_no_teacher_mass(backbone):
     assert logs["distill"] == pytest.approx(kl(model, whole, columns, unseen=True).item(), rel=1e-5)
     assert logs["distill"] != pytest.approx(kl(model, whole, columns).item(), rel=1e-3)
     with pytest.raises(ConfigError, match="distill_unseen"):
-        LaserConfig(llm="tiny", distill_unseen=True)
+        LaserPlusConfig(llm="tiny", distill_unseen=True)
 
 
 def test_history_negatives_join_phase_one_candidates(backbone):
@@ -256,7 +143,7 @@ def test_history_negatives_join_phase_one_candidates(backbone):
     _, logs = model.calculate_loss(Batch(HISTORY, target))
     assert logs["iic"] == pytest.approx(ce.item(), rel=1e-5)
     with pytest.raises(ConfigError, match="history_negatives"):
-        LaserConfig(llm="tiny", history_negatives=1)
+        LaserPlusConfig(llm="tiny", history_negatives=1)
 
 
 def test_repeat_bias_takes_a_learned_offset_off_the_history_items_in_scores_and_in_the_loss(backbone):
@@ -286,7 +173,7 @@ def test_repeat_bias_takes_a_learned_offset_off_the_history_items_in_scores_and_
 
 
 def test_distill_needs_the_id_model_even_without_mformer(backbone):
-    config = LaserConfig(llm="tiny", dtype="fp32", prefix_source="learned", distill=1.0)
-    assert config.needs_cf and not LaserConfig(llm="tiny", prefix_source="learned").needs_cf
+    config = LaserPlusConfig(llm="tiny", dtype="fp32", prefix_source="learned", distill=1.0)
+    assert config.needs_cf and not LaserPlusConfig(llm="tiny", prefix_source="learned").needs_cf
     with pytest.raises(ConfigError, match="distill"):
-        Laser(config, N_ITEMS, ITEMS, backbone, None)
+        LaserPlus(config, N_ITEMS, ITEMS, backbone, None)

@@ -119,4 +119,4 @@ def test_train_run_through_the_registry_and_reload(tmp_path, toy_dir):
     assert net._cache_valid  # the item cache came back with the checkpoint: no re-encoding on load
     batch = Batch(torch.tensor([[1, 2, 3]]), torch.tensor([4]))
     assert net.eval().full_sort_predict(batch).shape == (1, data.n_items + 1)
-    assert get_spec("lite_llm4rec").presets["cpu"]["item_llm_mode"] == "frozen_cached"
+    assert get_spec("lite_llm4rec").recipes["cpu"]["item_llm_mode"] == "frozen_cached"

@@ -14,6 +14,7 @@ def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(t
             "llm": "tiny-llama",
             "dtype": "fp32",
             "cf_run": "{out}/sasrec",
+            "recipe": "paper-cpu",
             "phase1_epochs": 1,
             "phase2_epochs": 1,
             "samples_per_epoch": 16,
@@ -22,9 +23,7 @@ def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(t
             "n_heads": 2,
         },
     }
-    table = compare(
-        toy_dir, tmp_path / "cmp", ["sasrec", "laser"], settings, {"laser": "cpu"}, progress=False
-    )
+    table = compare(toy_dir, tmp_path / "cmp", ["sasrec", "laser"], settings, progress=False)
     lines = table.splitlines()
     assert lines[0].startswith("| model |") and len(lines) == 4
     assert lines[2].startswith("| sasrec |") and lines[3].startswith("| laser |")
@@ -34,6 +33,7 @@ def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(t
     assert rows[1]["inference"]["items_per_second"] > 0 and rows[0]["inference"]["items_per_second"] is None
     laser_cfg = json.loads((tmp_path / "cmp" / "laser" / "config.json").read_text())
     assert laser_cfg["model_config"]["cf_run"] == str(tmp_path / "cmp" / "sasrec")
+    assert laser_cfg["recipe"] == "paper-cpu" and "recipe" not in laser_cfg["model_config"]
     assert (tmp_path / "cmp" / "laser" / "item_embeddings.safetensors").exists()
     stamp = (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns
     again = compare(toy_dir, tmp_path / "cmp", ["sasrec"], settings, progress=False)
@@ -71,6 +71,6 @@ def test_the_main_jobs_settings_resolve_for_every_model_of_its_line_up():
 
     for model in QUICKSTART["models"]:
         settings = QUICKSTART["settings"].get(model, {})
-        model_cfg, train_cfg = resolve_configs(model, {}, settings, QUICKSTART["presets"].get(model))
+        model_cfg, train_cfg = resolve_configs(model, {}, settings)
         for key, value in settings.items():  # every key lands in one of the two configs, unchanged
             assert getattr(model_cfg, key, getattr(train_cfg, key, None)) == value, (model, key)

@@ -84,7 +84,7 @@ def test_the_offset_trains_saves_and_reloads(model, toy_dir, tmp_path):
 
 def test_repeat_init_starts_the_offset_there_and_needs_the_offset():
     from laserrec.errors import ConfigError
-    from laserrec.models.laser.config import LaserConfig
+    from laserrec.models.laser.plus import LaserPlusConfig
 
     assert SASRec(SASRecConfig(**SMALL, repeat_init=2.5), N_ITEMS).repeat_bias.item() == 2.5
     assert BERT4Rec(BERT4RecConfig(**SMALL, repeat_init=-1), N_ITEMS).repeat_bias.item() == -1.0
@@ -92,7 +92,7 @@ def test_repeat_init_starts_the_offset_there_and_needs_the_offset():
     for config in (
         lambda: SASRecConfig(**plain, repeat_init=1.0),
         lambda: BERT4RecConfig(**plain, repeat_init=1.0),
-        lambda: LaserConfig(llm="tiny", repeat_init=0.2),
+        lambda: LaserPlusConfig(llm="tiny", repeat_init=0.2),
     ):
         with pytest.raises(ConfigError, match="repeat_init needs repeat_bias"):
             config()

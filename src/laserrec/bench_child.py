@@ -74,7 +74,7 @@ def _build(spec: dict):
         overrides["cf_run"] = spec["cf"]
     else:
         overrides.setdefault("prefix_source", "learned")
-    model_cfg, train_cfg = resolve_configs("laser", {}, overrides, None)
+    model_cfg, train_cfg = resolve_configs("laser", {}, overrides, "paper-cpu")
     model = build_model("laser", model_cfg, data, seed=0)
     if spec.get("attention"):
         attention.use(model.backbone, spec["attention"])

@@ -67,7 +67,13 @@ def train(
     data: Path = typer.Option(None, "--data", "-d", help="prepared dataset folder (laserrec prepare)"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder: config, checkpoints, logs, metrics"),
     config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON file of key: value settings"),
-    preset: str = typer.Option(None, help="named settings of the model (e.g. laser: cpu, paper)"),
+    recipe: str = typer.Option(
+        None,
+        "--recipe",
+        "-r",
+        help="named settings of the model (laser: laserrec [default], paper-cpu, paper; "
+        "lite_llm4rec, darec: cpu [default], paper); see `laserrec config MODEL --recipe NAME`",
+    ),
     cf: Path = typer.Option(None, "--cf", help="Laser/DARec: run folder of a trained SASRec/BERT4Rec"),
     llm: str = typer.Option(None, "--llm", help="LLM models: smollm2 | minilm | local path | hub name"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
@@ -86,7 +92,7 @@ def train(
         overrides["llm"] = llm
     if data is None and not resume:
         raise LaserrecError("--data is required (a folder written by `laserrec prepare`)")
-    results = train_run(model, data, out, config, overrides, preset, resume, progress=not quiet)
+    results = train_run(model, data, out, config, overrides, recipe, resume, progress=not quiet)
     _print_metrics_table([results])
     typer.echo(f"run saved in {out}")
 
@@ -121,9 +127,7 @@ def quickstart(
     from laserrec.pipeline import QUICKSTART, compare, obtain_dataset
 
     data_dir = obtain_dataset(dataset, out / "data")
-    table = compare(
-        data_dir, out, QUICKSTART["models"], QUICKSTART["settings"], QUICKSTART["presets"], progress=not quiet
-    )
+    table = compare(data_dir, out, QUICKSTART["models"], QUICKSTART["settings"], progress=not quiet)
     typer.echo(table)
     typer.echo(f"table saved in {out / 'results.md'}")
 
@@ -140,8 +144,8 @@ def compare_cmd(
     settings: list[str] = typer.Option(
         [],
         "--set",
-        help="MODEL.KEY=VALUE (or RUN_NAME.KEY=VALUE) for one run, repeatable (e.g. --set laser.llm=minilm); "
-        "'{out}' in a value becomes OUT",
+        help="MODEL.KEY=VALUE (or RUN_NAME.KEY=VALUE) for one run, repeatable (e.g. --set laser.llm=minilm, "
+        "--set laser.recipe=paper-cpu); '{out}' in a value becomes OUT",
     ),
     quick: bool = typer.Option(
         False, "--quick", help="start from the main job's shortened settings (as laserrec quickstart)"
@@ -150,14 +154,14 @@ def compare_cmd(
 ) -> None:
     """Train every listed model that has no finished run in OUT yet, then print one results table.
 
-    Models train with their own defaults (LLM models: the "cpu" preset); Laser reads the SASRec run in
+    Models train with their own default recipes; Laser reads the SASRec run in
     OUT as its frozen collaborative model unless --set laser.cf_run=... says otherwise."""
     from laserrec.pipeline import COMPARE, QUICKSTART, compare, model_settings
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     base = QUICKSTART if quick else COMPARE
     per_model = model_settings(base["settings"], settings)
-    typer.echo(compare(data, out, names, per_model, base["presets"], progress=not quiet))
+    typer.echo(compare(data, out, names, per_model, progress=not quiet))
 
 
 @app.command("search-adapters", context_settings=EXTRA)
@@ -211,19 +215,31 @@ def bench(
 
 
 @app.command("config")
-def show_config(model: str = typer.Argument(..., help="model name")) -> None:
-    """List every setting of MODEL and of the trainer, with defaults and help."""
+def show_config(
+    model: str = typer.Argument(..., help="model name"),
+    recipe: str = typer.Option(
+        None, "--recipe", "-r", help="show this recipe's values (default: the model's)"
+    ),
+) -> None:
+    """List every setting of MODEL and of the trainer as a recipe resolves them, with help texts."""
     from laserrec.config import describe
     from laserrec.models.registry import get_spec
-    from laserrec.training.config import TrainConfig
+    from laserrec.training.runs import resolve_configs, resolve_recipe
 
     spec = get_spec(model)
-    for title, cls in ((f"{model} model", spec.config_cls), ("training", TrainConfig)):
-        typer.echo(f"[{title}]")
-        for name, default, help_text in describe(cls):
-            typer.echo(f"  {name:24s} {default!s:12s} {help_text}")
-    if spec.presets:
-        typer.echo(f"[presets] {', '.join(spec.presets)}")
+    name, values = resolve_recipe(model, recipe)
+    model_cfg, train_cfg = resolve_configs(model, {}, {}, name)
+    typer.echo(
+        f"recipe: {name or 'none'}" + (f"   (recipes: {', '.join(spec.recipes)})" if spec.recipes else "")
+    )
+    for title, cfg in ((f"{model} model", model_cfg), ("training", train_cfg)):
+        for section, rows in describe(type(cfg)):
+            typer.echo(f"[{title}{section}]")
+            for key, _, help_text in rows:
+                mark = "*" if key in values else " "
+                typer.echo(f" {mark}{key:22s} {getattr(cfg, key)!s:12s} {help_text}")
+    if values:
+        typer.echo(f"* set by the recipe {name!r}")
 
 
 def _print_metrics_table(rows: list[dict]) -> None:

@@ -1,7 +1,7 @@
 """Dataclass configs: YAML/JSON files, ``key=value`` overrides, saved as JSON next to every run.
 
 Every config is a dataclass whose fields carry a ``help`` text in their metadata and whose
-``__post_init__`` checks values. ``build_config`` layers: defaults < preset < file < overrides.
+``__post_init__`` checks values. ``build_config`` layers: defaults < recipe < file < overrides.
 """
 
 from __future__ import annotations
@@ -126,10 +126,15 @@ def save_json(obj: Any, path: str | Path) -> None:
     tmp.replace(p)
 
 
-def describe(cls: type) -> list[tuple[str, Any, str]]:
-    """(name, default, help) for each field, for ``--help``-style listings."""
-    rows = []
+def describe(cls: type) -> list[tuple[str, list[tuple[str, Any, str]]]]:
+    """(section, [(name, default, help), ...]) for ``--help``-style listings: one section for the fields
+    ``cls`` shares with its dataclass base, one (" additions") for the fields a subclass adds."""
+    base = next((b for b in cls.__mro__[1:] if dataclasses.is_dataclass(b)), None)
+    inherited = {f.name for f in dataclasses.fields(base)} if base is not None else set()
+    own, added = [], []
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        rows.append((f.name, default, f.metadata.get("help", "")))
-    return rows
+        (added if inherited and f.name not in inherited else own).append(
+            (f.name, default, f.metadata.get("help", ""))
+        )
+    return [("", own)] + ([(" additions (not in the paper)", added)] if added else [])

@@ -16,50 +16,31 @@ from laserrec.errors import ConfigError
 from laserrec.report import metrics_table
 from laserrec.training.runs import train_run
 
-# The default line-up of the main job and the settings it uses (documented in the README).
-# Laser uses the CPU preset with a smaller per-epoch sample so the whole job stays within ~20 minutes
-# on 2 cores; "{out}" is the comparison folder (Laser reads the SASRec run trained just before it).
-# No warm-up (with SmolLM2 it has not shown a gain: docs/laser-status.md) and a time budget on Laser's
-# training, so a CPU without native bf16 (SmolLM2 in fp32, ~3x slower) still finishes in time: training
-# stops there, the cut epoch is validated and the best checkpoint tested on every user. The options from
-# `center` on are the best settings measured (configs/laser-smollm2-repeat.yaml; none is in the paper).
+# The default line-up of the main job and the settings it uses (documented in the README). Laser runs
+# its default recipe ("laserrec": all-MiniLM-L6-v2 and the additions that earned their place) with a
+# budget counted in steps, not minutes, so the job gives the same table on any machine of one kind:
+# 2 warm-up epochs, 4 phase-1 epochs and 1 phase-2 epoch of 1,024 prompts (64 steps each), validated on
+# 300 users. "{out}" is the comparison folder (Laser reads the SASRec run trained just before it).
 QUICKSTART: dict = {
     "models": ["sasrec", "bert4rec", "laser"],
     "settings": {
         "sasrec": {"epochs": 40},
         "bert4rec": {"epochs": 40},
         "laser": {
-            "llm": "smollm2",
             "cf_run": "{out}/sasrec",
-            "samples_per_epoch": 256,
-            "batch_size": 8,
-            "warmup_epochs": 0,
-            "max_train_minutes": 8,
-            "phase1_epochs": 1,
+            "warmup_epochs": 2,
+            "phase1_epochs": 4,
             "phase2_epochs": 1,
-            "valid_users": 200,
-            "max_history": 2,
-            "max_title_tokens": 16,
-            "center": True,
-            "negatives": 16,
-            "cf_input": "last",
-            "distill": 1.0,
-            "distill_unseen": True,
-            "repeat_bias": True,
-            "repeat_init": 0.3,
-            "history_negatives": 2,
+            "min_epochs": 0,
+            "valid_users": 300,
         },
     },
-    "presets": {"laser": "cpu"},
 }
 
 
-# `laserrec compare`: every model at its own defaults ("cpu" preset for the LLM models); Laser reads the
-# SASRec run of the same comparison folder.
-COMPARE: dict = {
-    "settings": {"laser": {"cf_run": "{out}/sasrec"}},
-    "presets": {"laser": "cpu", "lite_llm4rec": "cpu", "darec": "cpu"},
-}
+# `laserrec compare`: every model at its own default recipe; Laser reads the SASRec run of the same
+# comparison folder.
+COMPARE: dict = {"settings": {"laser": {"cf_run": "{out}/sasrec"}}}
 
 
 def model_settings(base: dict[str, dict], items: list[str]) -> dict[str, dict]:
@@ -89,7 +70,7 @@ def obtain_dataset(name: str, dest: str | Path) -> Path:
 
 
 def run_or_reuse(
-    model: str, data_dir: Path, out: Path, overrides: dict, preset: str | None = None, progress: bool = True
+    model: str, data_dir: Path, out: Path, overrides: dict, recipe: str | None = None, progress: bool = True
 ) -> dict:
     """Train ``model`` into ``out``; a finished run is reused, an interrupted one resumed."""
     if (out / "metrics.json").exists():
@@ -102,7 +83,7 @@ def run_or_reuse(
     start = time.perf_counter()
     resume = (out / "last.pt").exists()
     result = train_run(
-        model, data_dir, out, overrides=overrides, preset=preset, resume=resume, progress=progress
+        model, data_dir, out, overrides=overrides, recipe=recipe, resume=resume, progress=progress
     )
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["inference"] = measure_inference(out)
@@ -133,8 +114,8 @@ def compare(
     data_dir: str | Path,
     out: str | Path,
     models: list[str],  # model names, or RUN_NAME:MODEL to hold several runs of one model
-    settings: dict[str, dict],  # overrides per model name and per run name (the latter win)
-    presets: dict[str, str] | None = None,
+    settings: dict[str, dict],  # overrides per model name and per run name (the latter win); the key
+    # "recipe" names the run's recipe (default: the model's own)
     progress: bool = True,
 ) -> str:
     """Train what is missing, then write results.md / results.json in ``out`` and return the table."""
@@ -146,7 +127,8 @@ def compare(
         name, model = parse_entry(entry)
         merged = {**settings.get(model, {}), **settings.get(name, {})}
         values = {k: v.format(out=out) if isinstance(v, str) else v for k, v in merged.items()}
-        row = run_or_reuse(model, data_dir, out / name, values, (presets or {}).get(model), progress)
+        recipe = values.pop("recipe", None)
+        row = run_or_reuse(model, data_dir, out / name, values, recipe, progress)
         rows.append({**row, "label": name} if name != model else row)
     table = metrics_table(rows)
     (out / "results.md").write_text(

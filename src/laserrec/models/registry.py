@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from laserrec.data.dataset import PreparedData
@@ -24,7 +25,9 @@ class ModelSpec:
     config_cls: type
     build: Callable[[Any, PreparedData], Recommender]
     train_defaults: dict = field(default_factory=dict)  # TrainConfig values that suit this model
-    presets: dict[str, dict] = field(default_factory=dict)  # named model-config overrides
+    recipes: dict[str, dict] = field(default_factory=dict)  # named settings (model and training keys)
+    default_recipe: str | None = None  # the recipe `laserrec train` uses when none is named
+    retired: dict[str, Any] = field(default_factory=dict)  # removed options and the value that meant "off"
 
 
 ID_TRAIN = {"batch_size": 256, "lr": 1e-3, "epochs": 200, "patience": 10}
@@ -33,6 +36,13 @@ MODELS: dict[str, ModelSpec] = {
     "sasrec": ModelSpec(SASRecConfig, lambda c, d: SASRec(c, d.n_items), ID_TRAIN),
     "bert4rec": ModelSpec(BERT4RecConfig, lambda c, d: BERT4Rec(c, d.n_items), ID_TRAIN),
 }
+
+
+def read_recipes(folder: Path) -> dict[str, dict]:
+    """Every ``NAME.yaml`` in ``folder`` as a recipe called NAME."""
+    from laserrec.config import load_file
+
+    return {path.stem: load_file(path) for path in sorted(folder.glob("*.yaml"))}
 
 
 def register(name: str, spec: ModelSpec) -> None:

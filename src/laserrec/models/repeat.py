@@ -22,8 +22,7 @@ class RepeatOptions:
 
     repeat_bias: bool = field(
         False,
-        "not in the paper: a learned offset b taken off the score of every item the user already has "
-        "(models/repeat.py), the same mechanism as Laser's repeat_bias",
+        "not in the paper: a learned offset off the score of every item the user already has",
     )
     repeat_init: float = field(0.0, "b's value before training (with repeat_bias), in score units")
 

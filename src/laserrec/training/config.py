@@ -15,11 +15,7 @@ class TrainConfig:
     weight_decay: float = field(0.0, "AdamW weight decay")
     grad_clip: float = field(0.0, "clip the gradient norm to this value (0 = off)")
     patience: int = field(10, "stop after this many epochs without a better validation score")
-    min_epochs: int = field(
-        0,
-        "early stopping cannot end a phase before it has trained this many epochs (the best score counts "
-        "from earlier phases too, so a phase that starts below it may need time to pass it; 0 = off)",
-    )
+    min_epochs: int = field(0, "early stopping cannot end a phase before this many epochs (0 = off)")
     valid_metric: str = field("ndcg@10", "validation metric for early stopping and the best checkpoint")
     eval_batch_size: int = field(1024, "users per full-ranking batch")
     valid_users: int = field(
@@ -28,17 +24,11 @@ class TrainConfig:
     eval_every: int = field(1, "validate every this many epochs")
     samples_per_epoch: int = field(0, "train on a random sample of this many samples per epoch (0 = all)")
     train_on: str = field(
-        "train",
-        "training samples: train (every next-item step of the training sequences) | heldout (each user's "
-        "validation step, for the users outside the validation sample: targets a frozen ID model was never "
-        "fitted to; for the LLM models)",
+        "train", "training samples: train (the training sequences) | heldout (LLM models; docs/protocol.md)"
     )
     mask_seen: bool = field(False, "exclude items already in the history from the ranking (default: no)")
     max_train_minutes: float = field(
-        0.0,
-        "time budget: stop training once this many minutes (steps, item encoding and validation, summed "
-        "over resumes) have passed; the epoch in progress is cut short and validated, then the best "
-        "checkpoint is tested (0 = no budget)",
+        0.0, "time budget: the epoch in progress is cut short, validated and training stops (0 = none)"
     )
     save_every_steps: int = field(0, "also checkpoint every this many steps inside an epoch (0 = per epoch)")
     seed: int = field(2020, "seed of shuffling, sampling, dropout and initialisation")

@@ -1,6 +1,6 @@
 """A run folder: config.json, checkpoints, log.jsonl, metrics.json. Train, resume and evaluate one.
 
-RUN_DIR/config.json   {"model", "data", "model_config", "train", "preset", "version"}
+RUN_DIR/config.json   {"model", "data", "model_config", "train", "recipe", "version"}
 RUN_DIR/last.pt       latest checkpoint (resume); best.pt: best validation epoch
 RUN_DIR/log.jsonl     one line per epoch; metrics.json: best epoch, valid and test metrics
 """
@@ -28,21 +28,31 @@ from laserrec.training.trainer import Trainer, load_best
 KS = (5, 10, 20)
 
 
+def resolve_recipe(model: str, recipe: str | None) -> tuple[str | None, dict]:
+    """The recipe's name (``recipe``, else the model's default) and its values."""
+    spec = get_spec(model)
+    name = recipe or spec.default_recipe
+    if name is not None and name not in spec.recipes:
+        raise ConfigError(
+            f"unknown recipe {name!r} for {model}; choose one of {sorted(spec.recipes) or 'none'}"
+        )
+    return name, dict(spec.recipes.get(name, {})) if name else {}
+
+
 def resolve_configs(
-    model: str, file_values: dict, overrides: dict, preset: str | None
+    model: str, file_values: dict, overrides: dict, recipe: str | None = None
 ) -> tuple[Any, TrainConfig]:
-    """Route every key to the model config or the train config; unknown keys are an error."""
+    """Route every key to the model config or the train config; unknown keys are an error.
+
+    Layers, later wins: the model's training defaults < the recipe (``recipe``, else the model's
+    default recipe) < the config file < the command line."""
     spec = get_spec(model)
     model_keys = {f.name for f in dataclasses.fields(spec.config_cls)}
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    if preset is not None and preset not in spec.presets:
-        raise ConfigError(
-            f"unknown preset {preset!r} for {model}; choose one of {sorted(spec.presets) or 'none'}"
-        )
-    preset_values = spec.presets.get(preset, {}) if preset else {}
+    name, recipe_values = resolve_recipe(model, recipe)
     layers: dict[str, list] = {"model": [], "train": [("defaults", spec.train_defaults)]}
     for source, values in (
-        ("preset " + str(preset), preset_values),
+        (f"recipe {name}", recipe_values),
         ("config file", file_values),
         ("command line", overrides),
     ):
@@ -57,6 +67,19 @@ def resolve_configs(
     return build_config(spec.config_cls, *layers["model"]), build_config(TrainConfig, *layers["train"])
 
 
+def saved_model_config(model: str, values: dict) -> dict:
+    """A run's saved model settings without options this version retired (each must hold the value
+    that meant "off"; any other value is refused by name)."""
+    retired = get_spec(model).retired
+    for key in sorted(set(values) & set(retired)):
+        if values[key] != retired[key]:
+            raise ConfigError(
+                f"this run was trained with {key}={values[key]!r}, an option this version of laserrec no "
+                f"longer has; evaluate it with the version that trained it"
+            )
+    return {k: v for k, v in values.items() if k not in retired}
+
+
 def build_model(model: str, model_config: Any, data: PreparedData, seed: int) -> Recommender:
     torch.manual_seed(seed)
     return get_spec(model).build(model_config, data)
@@ -68,7 +91,7 @@ def train_run(
     out: str | Path,
     config_file: str | None = None,
     overrides: dict | None = None,
-    preset: str | None = None,
+    recipe: str | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> dict:
@@ -79,13 +102,13 @@ def train_run(
         raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
     data = PreparedData.load(data_dir)
     model_cfg, train_cfg = resolve_configs(
-        model, load_file(config_file) if config_file else {}, overrides or {}, preset
+        model, load_file(config_file) if config_file else {}, overrides or {}, recipe
     )
     out.mkdir(parents=True, exist_ok=True)
     run_config = {
         "model": model,
         "data": str(Path(data_dir).resolve()),
-        "preset": preset,
+        "recipe": resolve_recipe(model, recipe)[0],
         "model_config": dataclasses.asdict(model_cfg),
         "train": dataclasses.asdict(train_cfg),
         "version": __version__,
@@ -160,7 +183,8 @@ def load_run(
     run_config = json.loads((run_dir / "config.json").read_text())
     spec = get_spec(run_config["model"])
     data = PreparedData.load(run_config["data"])
-    model_cfg = spec.config_cls(**{**run_config["model_config"], **(model_overrides or {})})
+    saved = saved_model_config(run_config["model"], run_config["model_config"])
+    model_cfg = spec.config_cls(**{**saved, **(model_overrides or {})})
     train_cfg = TrainConfig(**run_config["train"])
     _set_threads(train_cfg)
     net = build_model(run_config["model"], model_cfg, data, train_cfg.seed)

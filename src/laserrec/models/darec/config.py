@@ -5,7 +5,7 @@ What trains: the decoder LLM is frozen; trained are one bottleneck adapter per l
 head and the item representation table (plus, with ``cf_run``, a projection of the frozen SASRec's item
 embeddings into that table; without it, the table doubles as a jointly trained MF embedding).
 
-The "cpu" preset (= the defaults) budgets SmolLM2 forward+backward at ~2 prompts/s: no instruction header,
+The "cpu" recipe (= the defaults) budgets SmolLM2 forward+backward at ~2 prompts/s: no instruction header,
 5 history items with titles cut to 16 tokens (prompts of ~150 tokens plus 6 collaborative tokens and the
 read token), adapters of width 16 (~0.55M parameters over 30 layers) and 2,048 sampled prefixes per epoch.
 The layout search (``search_adapter_layout``) trains each trial for one short epoch on a user sample.
@@ -27,8 +27,7 @@ class DARecConfig:
     )
     dtype: str = field(
         "auto",
-        "dtype of the frozen LLM: auto (bf16 where the CPU has native bf16, else fp32: emulated bf16 is "
-        "hundreds of times slower) | bf16 | fp32 (trained parts are always fp32)",
+        "frozen LLM dtype: auto (bf16 where the CPU has native bf16) | bf16 | fp32; trained parts fp32",
     )
     max_history: int = field(5, "most recent history items written into the prompt")
     max_title_tokens: int = field(16, "item titles are cut to this many tokens")
@@ -41,8 +40,7 @@ class DARecConfig:
     )
     cf_run: str = field(
         "",
-        "frozen SASRec run folder giving the collaborative vectors; empty = a jointly trained MF table "
-        "(ignored when inject_cf is False)",
+        "frozen SASRec run giving the collaborative vectors; empty = a jointly trained MF table",
     )
     cf_history: int = field(20, "history items the collaborative model reads for the user vector")
     adapter_size: int = field(16, "bottleneck width of each layer's adapter (trained)")
@@ -113,7 +111,7 @@ TRAIN_DEFAULTS = {
     "valid_users": 1000,
 }
 
-PRESETS: dict[str, dict] = {
+RECIPES: dict[str, dict] = {
     "cpu": {"max_history": 5, "max_title_tokens": 16, "max_prompt_tokens": 160, "adapter_size": 16},
     "paper": {
         "max_history": 10,

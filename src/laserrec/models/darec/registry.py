@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from laserrec.data.dataset import PreparedData
 from laserrec.llm.backbone import shared_backbone
-from laserrec.models.darec.config import PRESETS, TRAIN_DEFAULTS, DARecConfig
+from laserrec.models.darec.config import RECIPES, TRAIN_DEFAULTS, DARecConfig
 from laserrec.models.darec.model import DARec
 from laserrec.models.registry import ModelSpec, register
 
@@ -16,4 +16,4 @@ def build(config: DARecConfig, data: PreparedData) -> DARec:
     return DARec(config, data.n_items, data.items, shared_backbone(config.llm, config.dtype), cf)
 
 
-register("darec", ModelSpec(DARecConfig, build, TRAIN_DEFAULTS, PRESETS))
+register("darec", ModelSpec(DARecConfig, build, TRAIN_DEFAULTS, RECIPES, default_recipe="cpu"))

@@ -76,7 +76,6 @@ class MFormer(nn.Module):
         n_heads: int,
         dropout: float = 0.1,
         out_std: float = 0.02,
-        zero_start: bool = False,
     ) -> None:
         super().__init__()
         self.top_k = min(top_k, n_experts)
@@ -92,19 +91,9 @@ class MFormer(nn.Module):
         # (std ~0.003) lets each Adam step (~lr per weight) rewrite them: one step at lr 1e-3 took the
         # prefix's ranking from Recall@10 0.039 to 0.016, and it never recovered (see docs/laser-status.md).
         self.to_llm = nn.Linear(d_model, d_llm)
-        # zero_start: the prefix starts at exactly zero; the projection still gets gradient (its input is
-        # not zero), and the blocks get theirs once it has moved.
-        if zero_start:
-            nn.init.zeros_(self.to_llm.weight)
-        else:
-            nn.init.normal_(self.to_llm.weight, std=d_model**-0.5)
+        nn.init.normal_(self.to_llm.weight, std=d_model**-0.5)
         nn.init.zeros_(self.to_llm.bias)
         self.out_scale = out_std
-
-    def inner_parameters(self) -> list[nn.Parameter]:
-        """Every weight but the output projection: queries, router, memory projection, blocks."""
-        out = {id(p) for p in self.to_llm.parameters()}
-        return [p for p in self.parameters() if id(p) not in out]
 
     def route(self, c: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Input: c (B, N, d_c), mask (B, N). Output: probs (B, N, K), weights (B, K)."""

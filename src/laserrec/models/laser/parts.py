@@ -1,9 +1,8 @@
-"""Laser's trainable parts at their start: M-Former from the config, the suffix, the identity heads."""
+"""Laser's trainable parts at their start: M-Former from the config and the suffix."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from laserrec.llm.backbone import Backbone
 from laserrec.models.base import CollaborativeEncoder
@@ -25,12 +24,12 @@ def build_mformer(c: LaserConfig, cf: CollaborativeEncoder, hidden: int, emb_std
         c.n_heads,
         c.dropout,
         out_std=emb_std,
-        zero_start=c.prefix_start == "zero",
     )
 
 
-def suffix_start(backbone: Backbone, n: int, emb_std: float, init: str) -> torch.Tensor:
-    """Initial suffix (n, H): a summarising token's embedding (plus a little noise when n > 1) or random.
+def suffix_start(backbone: Backbone, n: int, emb_std: float) -> torch.Tensor:
+    """Initial suffix (n, H): a summarising token's embedding (plus a little noise when n > 1); random
+    when the tokenizer has no such token.
 
     A random vector gives the frozen LLM an input it never saw, and its output starts far from any
     useful summary; a [MASK] (encoders) or EOS (decoders) embedding starts where the LLM already
@@ -39,15 +38,7 @@ def suffix_start(backbone: Backbone, n: int, emb_std: float, init: str) -> torch
     hidden = backbone.hidden_size
     tok = backbone.tokenizer
     token_id = tok.mask_token_id if backbone.kind == "encoder" else tok.eos_token_id
-    if init == "random" or token_id is None:
+    if token_id is None:
         return torch.randn(n, hidden) * emb_std
     start = backbone.input_embeddings().weight[token_id].detach().float()
     return start.expand(n, hidden) + torch.randn(n, hidden) * emb_std * (0.1 if n > 1 else 0.0)
-
-
-def identity(size: int) -> nn.Linear:
-    """A (size, size) linear map that starts as the identity."""
-    linear = nn.Linear(size, size)
-    nn.init.eye_(linear.weight)
-    nn.init.zeros_(linear.bias)
-    return linear

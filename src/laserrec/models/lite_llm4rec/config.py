@@ -2,16 +2,16 @@
 
 What trains (the paper fine-tunes every part):
 - item LLM (the backbone, reading each item's title/brand/category text): frozen with its item embeddings
-  cached once (``item_llm_mode=frozen_cached``, the CPU preset) or fine-tuned (``trainable``, fp32);
+  cached once (``item_llm_mode=frozen_cached``, the CPU recipe) or fine-tuned (``trainable``, fp32);
 - item projection (LayerNorm + Linear, item LLM width -> recommendation width): always trained;
 - recommendation LLM: a small Llama built from the ``rec_*`` fields and trained from scratch
-  (``rec_llm=small``, the CPU preset), or the pretrained backbone fed through ``inputs_embeds``, frozen or
+  (``rec_llm=small``, the CPU recipe), or the pretrained backbone fed through ``inputs_embeds``, frozen or
   fine-tuned (``rec_llm=backbone``, ``rec_llm_trainable``);
 - item projection head (Linear, recommendation width -> every item): always trained.
 
-The "cpu" preset (= the defaults): SmolLM2 encodes the catalog once, forward only (titles cut to 24 tokens;
+The "cpu" recipe (= the defaults): SmolLM2 encodes the catalog once, forward only (titles cut to 24 tokens;
 a few minutes for the 4k items of scientific_lcrec), then each step only runs a 2-layer, 256-wide Llama over
-20 cached item vectors — fast enough to use every history prefix every epoch. The "paper" preset fine-tunes
+20 cached item vectors — fast enough to use every history prefix every epoch. The "paper" recipe fine-tunes
 both LLMs (fp32, each distinct item of a batch through the item LLM with gradient): hours per epoch here.
 """
 
@@ -29,13 +29,11 @@ class LiteLLM4RecConfig:
     )
     dtype: str = field(
         "auto",
-        "dtype of a frozen LLM: auto (bf16 where the CPU has native bf16, else fp32: emulated bf16 is "
-        "hundreds of times slower) | bf16 | fp32 (trained LLM parts always load in fp32)",
+        "frozen LLM dtype: auto (bf16 where the CPU has native bf16) | bf16 | fp32; trained parts fp32",
     )
     item_llm_mode: str = field(
         "frozen_cached",
-        "frozen_cached: the item LLM is frozen and each item encoded once (no grad), the cache reused | "
-        "trainable: the item LLM is fine-tuned, each distinct item of a batch encoded once per step",
+        "frozen_cached (the item LLM frozen, every item encoded once) | trainable (fine-tuned)",
     )
     item_pooling: str = field("mean", "item embedding from the item LLM's last layer: mean | last (token)")
     max_title_tokens: int = field(24, "item titles are cut to this many tokens (brand and category follow)")
@@ -95,7 +93,7 @@ TRAIN_DEFAULTS = {
     "grad_clip": 1.0,
 }
 
-PRESETS: dict[str, dict] = {
+RECIPES: dict[str, dict] = {
     "cpu": {"item_llm_mode": "frozen_cached", "rec_llm": "small", "max_history": 20, "max_title_tokens": 24},
     "paper": {
         "item_llm_mode": "trainable",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from laserrec.data.dataset import PreparedData
 from laserrec.llm.backbone import load_backbone
-from laserrec.models.lite_llm4rec.config import PRESETS, TRAIN_DEFAULTS, LiteLLM4RecConfig
+from laserrec.models.lite_llm4rec.config import RECIPES, TRAIN_DEFAULTS, LiteLLM4RecConfig
 from laserrec.models.lite_llm4rec.model import LiteLLM4Rec
 from laserrec.models.registry import ModelSpec, register
 
@@ -15,4 +15,4 @@ def build(config: LiteLLM4RecConfig, data: PreparedData) -> LiteLLM4Rec:
     return LiteLLM4Rec(config, data.n_items, data.items, backbone)
 
 
-register("lite_llm4rec", ModelSpec(LiteLLM4RecConfig, build, TRAIN_DEFAULTS, PRESETS))
+register("lite_llm4rec", ModelSpec(LiteLLM4RecConfig, build, TRAIN_DEFAULTS, RECIPES, default_recipe="cpu"))
