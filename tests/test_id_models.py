@@ -236,3 +236,22 @@ def test_load_run_with_model_overrides_keeps_the_checkpoint_and_applies_the_sett
     a, _ = evaluate(net, test, net.history_len, progress=False)
     b, _ = evaluate(other, test, other.history_len, progress=False)  # dropout is off at scoring
     assert a["ndcg@10"] == pytest.approx(b["ndcg@10"], abs=1e-9)
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_training_uses_torchs_deterministic_algorithms_unless_told_not_to(
+    toy_dir, tmp_path, monkeypatch, deterministic
+):
+    # Multi-threaded CPU kernels that accumulate in thread order made two same-seed Laser runs drift apart
+    # after one step; the trainer asks torch for its deterministic algorithms while it trains.
+    seen = []
+    loss = SASRec.calculate_loss
+    monkeypatch.setattr(
+        SASRec,
+        "calculate_loss",
+        lambda self, b: seen.append(torch.are_deterministic_algorithms_enabled()) or loss(self, b),
+    )
+    over = {**SMALL, "epochs": "1", "batch_size": "8", "deterministic": str(deterministic)}
+    train_run("sasrec", toy_dir, tmp_path / "run", overrides=over, progress=False)
+    assert seen and set(seen) == {deterministic}
+    assert not torch.are_deterministic_algorithms_enabled()  # the caller's setting is back

@@ -32,6 +32,7 @@ class TrainConfig:
     )
     save_every_steps: int = field(0, "also checkpoint every this many steps inside an epoch (0 = per epoch)")
     seed: int = field(2020, "seed of shuffling, sampling, dropout and initialisation")
+    deterministic: bool = field(True, "torch's deterministic algorithms: a rerun gives the same numbers")
     threads: int = field(0, "torch threads (0 = all cores)")
 
     def __post_init__(self) -> None:

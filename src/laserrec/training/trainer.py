@@ -140,6 +140,10 @@ class Trainer:
             self._resume()
         self._fit_start, self._wall_base = time.perf_counter(), self.state.wall_seconds
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # Some CPU kernels (e.g. in Laser's backward pass) accumulate in thread order unless asked not to:
+        # without this, two runs with the same seed drift apart after one step.
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(self.cfg.deterministic, warn_only=True)
         try:
             while self.state.phase_idx < len(self.schedule) and not self._over_budget():
                 self._run_phase()
@@ -152,6 +156,7 @@ class Trainer:
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
+            torch.use_deterministic_algorithms(was_deterministic)
         return self.state
 
     def _run_phase(self) -> None:
