@@ -34,7 +34,7 @@ def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(t
     laser_cfg = json.loads((tmp_path / "cmp" / "laser" / "config.json").read_text())
     assert laser_cfg["model_config"]["cf_run"] == str(tmp_path / "cmp" / "sasrec")
     assert laser_cfg["recipe"] == "paper-cpu" and "recipe" not in laser_cfg["model_config"]
-    assert (tmp_path / "cmp" / "laser" / "item_embeddings.safetensors").exists()
+    assert (tmp_path / "cmp" / "laser" / "index" / "manifest.json").exists()
     stamp = (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns
     again = compare(toy_dir, tmp_path / "cmp", ["sasrec"], settings, progress=False)
     assert (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns == stamp  # reused, not retrained

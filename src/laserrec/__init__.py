@@ -8,3 +8,16 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+__all__ = ["load", "__version__"]
+
+
+def load(run_dir):
+    """A trained run, ready to recommend (see ``laserrec.inference.recommender``).
+
+    >>> import laserrec
+    >>> rec = laserrec.load("runs/ml/sasrec")             # doctest: +SKIP
+    >>> rec.recommend(["50", "172"], k=10, exclude_history=True)   # doctest: +SKIP
+    """
+    from laserrec.inference.recommender import load as _load
+
+    return _load(run_dir)

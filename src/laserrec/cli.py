@@ -1,4 +1,4 @@
-"""The ``laserrec`` command: prepare data, train, evaluate, compare, recommend.
+"""The ``laserrec`` command: prepare data, train, evaluate, compare, recommend, add items.
 
 Errors a user can cause print one line naming the file or value and exit with status 2.
 """
@@ -112,6 +112,86 @@ def evaluate(
 
     metrics = evaluate_run(run_dir, split, mask_seen)
     typer.echo(json.dumps(metrics, indent=2))
+
+
+@app.command()
+def recommend(
+    run_dir: Path = typer.Argument(..., help="run folder written by `laserrec train`"),
+    history: str = typer.Option(None, "--history", help="raw item ids, oldest first, comma-separated"),
+    user: str = typer.Option(None, "--user", help="a raw user id of the run's dataset: their whole history"),
+    histories: Path = typer.Option(
+        None, "--histories", help='JSONL file: per line a list of raw ids, or {"history": [...], ...}'
+    ),
+    k: int = typer.Option(10, "--k", "-k", help="items per list"),
+    exclude_history: bool = typer.Option(False, "--exclude-history", help="leave out items the user has"),
+    where: list[str] = typer.Option(
+        [],
+        "--where",
+        help="FIELD=VALUE (equals) or FIELD~VALUE (contains) on title, brand, categories, "
+        "description; repeatable (all must hold)",
+    ),
+    candidates: Path = typer.Option(
+        None, "--candidates", help="file of raw ids (one per line): rank only these"
+    ),
+    exclude: Path = typer.Option(None, "--exclude", help="file of raw ids (one per line): never these"),
+    skip_unknown: bool = typer.Option(
+        False, "--skip-unknown", help="leave out history ids not in the catalog"
+    ),
+    fmt: str = typer.Option("table", "--format", help="table (for a person) | json | jsonl (for a program)"),
+) -> None:
+    """Top-k items for a history (raw ids in, raw ids with title, brand and score out); filters apply
+    before the cut, so k items come back whenever k qualify."""
+    from laserrec.inference.cli_io import print_recommendations, read_histories, read_id_file, where_filters
+
+    if sum(x is not None for x in (history, user, histories)) != 1:
+        raise LaserrecError("give exactly one of --history, --user or --histories")
+    if fmt not in ("table", "json", "jsonl"):
+        raise LaserrecError(f"--format {fmt!r}: expected table, json or jsonl")
+    import laserrec
+
+    rec = laserrec.load(run_dir)
+    if histories is not None:
+        labels, lists = read_histories(histories)
+    elif user is not None:
+        labels, lists = [user], [rec.history_of(user)]
+    else:
+        labels, lists = [None], [[h.strip() for h in history.split(",") if h.strip()]]
+    results = rec.recommend_many(
+        lists,
+        k,
+        exclude_history=exclude_history,
+        where=where_filters(where),
+        candidates=read_id_file(candidates),
+        exclude=read_id_file(exclude),
+        on_unknown="skip" if skip_unknown else "error",
+    )
+    typer.echo(print_recommendations(labels, lists, results, fmt))
+
+
+@app.command("index")
+def index_cmd(run_dir: Path = typer.Argument(..., help="run folder written by `laserrec train`")) -> None:
+    """Build (or rebuild) a run's item index: item vectors, raw ids, item text, how the model scores."""
+    from laserrec.inference.recommender import write_index
+
+    index = write_index(run_dir)
+    typer.echo(
+        f"item index of {index.n_items:,} items ({index.scoring}, {index.vectors.shape[1]} dims) "
+        f"written to {run_dir / 'index'}"
+    )
+
+
+@app.command("add-items")
+def add_items_cmd(
+    run_dir: Path = typer.Argument(..., help="run folder of a text model (Laser, Lite-LLM4Rec)"),
+    items: Path = typer.Option(..., "--items", help='JSONL as `prepare` reads: {"item", "title", ...}'),
+) -> None:
+    """Add items to a trained run by their text, without retraining; they can then be recommended and
+    appear in histories. The run's index is replaced atomically (unchanged if anything fails)."""
+    import laserrec
+
+    rec = laserrec.load(run_dir)
+    added = rec.add_items(items)
+    typer.echo(f"added {len(added)} item(s) to {run_dir}; the catalog now holds {rec.n_items:,}")
 
 
 @app.command()

@@ -73,6 +73,31 @@ class Recommender(nn.Module):
     def prepare_for_eval(self) -> None:
         """Called once before a full evaluation pass (e.g. to encode every item); no-op by default."""
 
+    #: how ``user_vectors`` meet ``item_vectors``: "dot" or "cosine" (unit vectors on both sides)
+    scoring: str = "dot"
+
+    def item_vectors(self) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """The fixed item side of the scores, for an item index: rows (n_items + 1, d) and a per-item bias
+        (n_items + 1,) or None, such that ``full_sort_predict`` = ``user_vectors @ rows.T + bias`` less
+        ``repeat_offset()`` on the history's items. None: the model scores no fixed item matrix."""
+        return None
+
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        """The user side of ``item_vectors``. Input: (B, T) left-padded ids. Output: (B, d)."""
+        raise NotImplementedError(f"{type(self).__name__} has no fixed item matrix")
+
+    def repeat_offset(self) -> float:
+        """What the score of an item the user already has loses (the learned repeat offset; 0 = none)."""
+        bias = getattr(self, "repeat_bias", None)
+        return float(bias) if isinstance(bias, torch.Tensor) else 0.0
+
+    def add_items(self, texts: list) -> None:
+        """Append items n_items + 1, ... to the catalog from their text (ItemText), without retraining."""
+        raise NotImplementedError(
+            f"{type(self).__name__} learns one vector per item id, so it cannot score an item it was not "
+            f"trained on; add items to a text model (Laser, Lite-LLM4Rec) or retrain"
+        )
+
     def phase_schedule(self, epochs: int) -> list[tuple[int, int]]:
         """Training phases as (phase id, max epochs); one phase (id 0) unless the model has more."""
         return [(0, epochs)]

@@ -160,12 +160,9 @@ def _fit_and_test(
             net, eval_set, net.history_len, KS, train_cfg.eval_batch_size, train_cfg.mask_seen, progress
         )
     results["skipped_users"] = split.skipped_users
-    if hasattr(net, "catalog_embeddings"):  # LLM models: the encoded catalog
-        from safetensors.torch import save_file
+    from laserrec.inference.recommender import write_index
 
-        save_file(
-            {"item_embeddings": net.catalog_embeddings().contiguous()}, out / "item_embeddings.safetensors"
-        )
+    write_index(out, net, data)  # the run's item index, for recommend and serve
     save_json(results, out / "metrics.json")
     return results
 

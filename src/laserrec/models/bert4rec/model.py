@@ -83,6 +83,13 @@ class BERT4Rec(Recommender, CollaborativeEncoder):
         loss = F.cross_entropy(logits - seen * self.repeat_bias, labels[keep] - 1)
         return loss, {"repeat_bias": self.repeat_bias.item()}
 
+    def item_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = self.item_emb.weight[: self.n_items + 1]  # without the mask token's row
+        return rows, torch.cat([self.out_bias.new_zeros(1), self.out_bias])
+
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(self._with_mask_token(history))[:, -1])  # (B, d)
+
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         h = self.encode(self._with_mask_token(batch.history))[:, -1]  # (B, d)
         scores = torch.full((h.shape[0], self.n_items + 1), float("-inf"), device=h.device)

@@ -166,6 +166,12 @@ class DARec(Recommender):
             reps = reps + self.cf_score(self.cf_items)
         return reps
 
+    def item_vectors(self) -> tuple[torch.Tensor, None]:
+        return self.item_representations(), None
+
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        return self.encode_users(history)
+
     # ------------------------------------------------------------------ loss and scores
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Cross-entropy over all items + hard_weight * hard-negative InfoNCE."""

@@ -28,10 +28,12 @@ from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.parts import build_mformer, suffix_start
 from laserrec.models.laser.prompt import PromptBuilder, item_list
+from laserrec.models.unseen import UnseenItems
 
 
 class Laser(Recommender):
     train_mode = "prefix"
+    scoring = "cosine"
     phases: tuple[int, ...] = (1, 2)  # the training phases this class knows
 
     def __init__(
@@ -125,7 +127,8 @@ class Laser(Recommender):
                 c = self.cf.item_states(recent.reshape(-1)).view(*recent.shape, -1)  # (B, N, d_c)
             else:
                 c = self.cf.sequence_states(history)[:, -recent.shape[1] :]  # (B, N, d_c)
-        return c.float(), recent > 0
+        known = self.cf.known(recent) if isinstance(self.cf, UnseenItems) else recent > 0
+        return c.float(), known
 
     def _user_inputs(self, history: torch.Tensor):
         return [self.prompts.build(row) for row in history.tolist()], *self._user_states(history)
@@ -166,9 +169,33 @@ class Laser(Recommender):
         self.train(was_training)
         self._has_matrix, self._dirty = True, False
 
+    def _unit_items(self, items: torch.Tensor) -> torch.Tensor:
+        """Item embeddings (N, H) as rows of the matrix: unit vectors."""
+        return F.normalize(items, dim=-1)
+
     def _store_items(self) -> None:
-        """The encoded rows of the item matrix become what is scored: unit vectors."""
-        self.item_matrix[1:] = F.normalize(self.item_matrix[1:], dim=-1)
+        """The encoded rows of the item matrix become what is scored."""
+        self.item_matrix[1:] = self._unit_items(self.item_matrix[1:])
+
+    def add_items(self, texts: list[ItemText]) -> None:
+        """Append items n_items + 1, ... from their text: their prompt lines, and rows of the item matrix
+        encoded as the trained model encodes any item (the weights do not change). For M-Former's input
+        on items the ID model never saw, see ``models/unseen.py``."""
+        self.prepare_for_eval()  # the rows already there are current
+        first, n_known = self.n_items + 1, self.n_items
+        self.prompts.extend(texts)
+        self.n_items += len(texts)
+        self.item_matrix = torch.cat(
+            [self.item_matrix, self.item_matrix.new_zeros(len(texts), self.item_matrix.shape[1])]
+        )
+        if self.cf is not None and not isinstance(self.cf, UnseenItems):
+            object.__setattr__(self, "cf", UnseenItems(self.cf, n_known))
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            for ids in torch.arange(first, self.n_items + 1).split(self.config.encode_batch_size):
+                self.item_matrix[ids] = self._unit_items(self.encode_items(ids))
+        self.train(was_training)
 
     @property
     def history_len(self) -> int:
@@ -205,8 +232,15 @@ class Laser(Recommender):
         return F.normalize(h, dim=-1)
 
     def catalog_embeddings(self) -> torch.Tensor:
-        """Every item's embedding as scored (n_items + 1, H), row 0 (padding) zero; saved with a run."""
+        """Every item's embedding as scored (n_items + 1, H), row 0 (padding) zero."""
         return self.item_matrix
+
+    def item_vectors(self) -> tuple[torch.Tensor, None]:
+        self.prepare_for_eval()
+        return self.catalog_embeddings(), None
+
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        return self._scored_users(self.encode_users(history))
 
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """IIC = cross-entropy of cos(h_u, candidates) / tau against the target, plus lambda * LB."""

@@ -156,7 +156,7 @@ class LaserPlus(Laser):
     def _store_items(self) -> None:
         if self.config.center:
             self.item_mean.copy_(self.item_matrix[1:].mean(0))
-        self.item_matrix[1:] = self._unit_items(self.item_matrix[1:])
+        super()._store_items()
 
     def _scored_users(self, h: torch.Tensor) -> torch.Tensor:
         """With config.center: h less the running mean of training users' embeddings (updated by training

@@ -81,6 +81,7 @@ class PromptBuilder:
     ) -> None:
         self.max_history = max_history
         self.max_prompt_tokens = max_prompt_tokens
+        self.tokenizer, self.max_title_tokens = tokenizer, max_title_tokens
         lead, trail = special_tokens(tokenizer)
         if end_token and not trail:
             if tokenizer.eos_token_id is None:
@@ -117,6 +118,13 @@ class PromptBuilder:
                 f"max_prompt_tokens={self.max_prompt_tokens} is too small: the header and one item line need "
                 f"up to {need} tokens (header {self._fixed_length()}); raise it or lower max_title_tokens"
             )
+
+    def extend(self, items: Sequence[ItemText]) -> None:
+        """Add line bodies for items after the current last id (items added to a trained catalog)."""
+        self.item_line_ids += self._item_lines(self.tokenizer, [ItemText(), *items], self.max_title_tokens)[
+            1:
+        ]
+        self._check_budget()
 
     def fit(self, history: Sequence[int]) -> list[int]:
         """The most recent items that fit: at most max_history, oldest dropped until under budget."""

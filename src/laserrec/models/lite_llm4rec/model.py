@@ -72,6 +72,7 @@ class LiteLLM4Rec(Recommender):
         self.frozen_items = config.item_llm_mode == "frozen_cached"
         llm = freeze(backbone.model)
         self.item_llm = llm if self.frozen_items else unfreeze(llm)
+        self.tokenizer = backbone.tokenizer
         self.item_tokens = item_token_ids(backbone.tokenizer, item_texts, config.max_title_tokens)
         self.rec_llm, width = self._rec_llm(backbone)
         self.item_proj = nn.Sequential(
@@ -82,6 +83,7 @@ class LiteLLM4Rec(Recommender):
         self.head = nn.Linear(width, n_items)  # the item projection head: one output per item
         self.register_buffer("item_cache", torch.zeros(n_items + 1, backbone.hidden_size), persistent=False)
         self._cache_valid = False
+        self._standardise: tuple[torch.Tensor, torch.Tensor] | None = None  # the frozen cache's (mean, std)
 
     def _rec_llm(self, backbone: Backbone) -> tuple[nn.Module, int]:
         c = self.config
@@ -137,9 +139,38 @@ class LiteLLM4Rec(Recommender):
                 bar.update(len(ids))
             if self.frozen_items:
                 items = self.item_cache[1:]  # (n_items, H)
-                items.sub_(items.mean(0)).div_(items.std(0).clamp(min=1e-6))
+                self._standardise = (items.mean(0), items.std(0).clamp(min=1e-6))
+                items.sub_(self._standardise[0]).div_(self._standardise[1])
         self.train(was_training)
         self._cache_valid = True
+
+    def add_items(self, texts: list[ItemText], neighbours: int = 10) -> None:
+        """Append items n_items + 1, ... from their text. The item LLM encodes them as any item; the
+        projection head learned one row per trained item, so laserrec gives a new item the mean row and
+        bias of the ``neighbours`` trained items nearest to it by the item LLM's vectors (cosine)."""
+        if self._standardise is None and self.frozen_items:
+            self.refresh_item_cache()  # the catalog's standardisation is needed for the new rows
+        self.prepare_for_eval()
+        first = self.n_items + 1
+        self.item_tokens += item_token_ids(
+            self.tokenizer, [ItemText(), *texts], self.config.max_title_tokens
+        )[1:]
+        self.n_items += len(texts)
+        ids = torch.arange(first, self.n_items + 1)
+        was_training = self.training
+        self.eval()
+        with torch.inference_mode():
+            rows = torch.cat([self.encode_items(chunk) for chunk in ids.split(self.config.item_batch_size)])
+            if self.frozen_items:
+                rows = (rows - self._standardise[0]) / self._standardise[1]
+            known = F.normalize(self.item_cache[1:first], dim=-1)  # (n_known, H)
+            near = (F.normalize(rows, dim=-1) @ known.T).topk(min(neighbours, first - 1)).indices  # (M, k)
+            head = nn.Linear(self.head.in_features, self.n_items)
+            head.weight.copy_(torch.cat([self.head.weight, self.head.weight[near].mean(1)]))
+            head.bias.copy_(torch.cat([self.head.bias, self.head.bias[near].mean(1)]))
+        self.item_cache = torch.cat([self.item_cache, rows])
+        self.head = head.requires_grad_(False)
+        self.train(was_training)
 
     def history_embeddings(self, history: torch.Tensor) -> torch.Tensor:
         """Input: (B, T) ids, 0 = padding. Output: (B, T, H_item) float32, zeros at padding.
@@ -172,6 +203,14 @@ class LiteLLM4Rec(Recommender):
             inputs_embeds=x.to(dtype), attention_mask=mask.long(), position_ids=positions, use_cache=False
         )
         return out.last_hidden_state[:, -1].float()
+
+    def item_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The projection head's rows and biases, one per item (row 0, padding, zero)."""
+        w, b = self.head.weight, self.head.bias
+        return torch.cat([w.new_zeros(1, w.shape[1]), w]), torch.cat([b.new_zeros(1), b])
+
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        return self.encode_users(history)
 
     def _scores(self, history: torch.Tensor) -> torch.Tensor:
         """Output: (B, n_items) logits, column j = item j + 1."""

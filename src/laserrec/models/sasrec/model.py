@@ -55,6 +55,12 @@ class SASRec(Recommender, CollaborativeEncoder):
         loss = F.cross_entropy(logits - seen * self.repeat_bias, batch.target[keep] - 1)
         return loss, {"repeat_bias": self.repeat_bias.item()}
 
+    def item_vectors(self) -> tuple[torch.Tensor, None]:
+        return self.item_emb.weight, None
+
+    def user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        return self.sequence_states(history)[:, -1]  # (B, d)
+
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         h = self.sequence_states(batch.history)[:, -1]  # (B, d)
         scores = h @ self.item_emb.weight.T  # (B, n_items + 1)

@@ -1,0 +1,61 @@
+"""New items for a trained run, in the JSONL schema ``laserrec prepare`` reads for item text:
+one object per line, ``{"item": ID, "title": ..., "brand": ..., "categories": ..., "description": ...}``
+(``item`` required; at least one text field non-empty)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from laserrec.errors import DataError
+from laserrec.inference.index import TEXT_FIELDS
+
+
+def read_new_items(source: str | Path | Iterable[dict], catalog: dict[str, int]) -> list[dict]:
+    """Checked rows ``{"item", *TEXT_FIELDS}`` (text as str), in order. ``catalog``: raw ids already held."""
+    if isinstance(source, (str, Path)):
+        rows = list(_read_jsonl(Path(source)))
+    else:
+        rows = [(f"item {n}", row) for n, row in enumerate(source)]
+    out, seen = [], set()
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected an object with an 'item' id, got {type(row).__name__}")
+        unknown = sorted(set(row) - {"item", *TEXT_FIELDS})
+        if unknown:
+            raise DataError(f"{where}: unknown field(s) {unknown}; fields: item, {', '.join(TEXT_FIELDS)}")
+        item = row.get("item")
+        if not isinstance(item, (str, int)) or isinstance(item, bool) or not str(item).strip():
+            raise DataError(f"{where}: 'item' must be a non-empty id, got {item!r}")
+        item = str(item).strip()
+        if item in catalog or item in seen:
+            raise DataError(f"{where}: item {item!r} is already in the catalog")
+        text = {}
+        for name in TEXT_FIELDS:
+            value = row.get(name, "")
+            if isinstance(value, list) and name == "categories":
+                value = ", ".join(str(v) for v in value)
+            if not isinstance(value, str):
+                raise DataError(f"{where}: {name} must be text, got {type(value).__name__}")
+            text[name] = " ".join(value.split())
+        if not any(text.values()):
+            raise DataError(f"{where}: item {item!r} has no text (title, brand, categories or description)")
+        seen.add(item)
+        out.append({"item": item, **text})
+    if not out:
+        raise DataError("no items to add")
+    return out
+
+
+def _read_jsonl(path: Path):
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{n}", json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None

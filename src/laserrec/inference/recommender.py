@@ -1,0 +1,297 @@
+"""Recommend with a trained run: raw item ids in, raw ids with their text and score out.
+
+>>> import laserrec
+>>> rec = laserrec.load("runs/ml/laser")                                  # doctest: +SKIP
+>>> rec.recommend(["50", "172"], k=3, exclude_history=True)             # doctest: +SKIP
+[{'rank': 1, 'id': '181', 'title': 'Return of the Jedi (1983)', ..., 'score': 0.83}, ...]
+
+Every filter is a mask applied before the top-k cut, so a call returns k items whenever k qualify, and
+never an item outside the catalog. The ranking is the model's own (the same as ``laserrec evaluate`` for
+the same history): user vectors against the run's item index, less the model's repeat offset on items the
+user already has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from laserrec.data.dataset import ItemText
+from laserrec.errors import ConfigError, DataError
+from laserrec.evaluation.evaluator import pad_left
+from laserrec.inference.index import TEXT_FIELDS, ItemIndex
+
+INDEX_DIR = "index"
+
+
+class Recommendations(list):
+    """A ranked list of item dicts (rank, id, title, brand, categories, description, score); ``skipped``
+    lists the history ids left out because the catalog does not hold them (``on_unknown="skip"``)."""
+
+    skipped: list[str]
+
+    def __init__(self, items: Iterable[dict] = (), skipped: Sequence[str] = ()) -> None:
+        super().__init__(items)
+        self.skipped = list(skipped)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_index(
+    net, raw_ids: list[str], texts: list[dict], n_trained: int, model: str, checkpoint: Path
+) -> ItemIndex:
+    """The item index of a trained model whose catalog holds ``raw_ids`` (``n_trained`` from training)."""
+    net.eval()
+    net.prepare_for_eval()
+    with torch.inference_mode():
+        vectors = net.item_vectors()
+    if vectors is None:
+        raise ConfigError(f"{model} scores no fixed item matrix; it ranks with its own full scoring")
+    rows, bias = vectors
+    return ItemIndex(
+        rows[1:].detach().float().clone(),
+        None if bias is None else bias[1:].detach().float().clone(),
+        list(raw_ids),
+        list(texts),
+        net.scoring,
+        n_trained,
+        model,
+        file_sha256(checkpoint) if checkpoint.exists() else "",
+    )
+
+
+def write_index(run_dir: str | Path, net=None, data=None) -> ItemIndex:
+    """Build and save ``RUN/index`` for a trained run (``laserrec index``; training calls it at the end)."""
+    from laserrec.training.runs import load_run
+
+    run_dir = Path(run_dir)
+    if net is None:
+        net, data, _, _ = load_run(run_dir)
+    model = json.loads((run_dir / "config.json").read_text())["model"]
+    texts = [t.to_dict() for t in data.items[1:]]
+    index = build_index(net, data.item_ids, texts, data.n_items, model, run_dir / "best.pt")
+    index.save(run_dir / INDEX_DIR)
+    return index
+
+
+def load(run_dir: str | Path) -> LoadedRun:
+    """A trained run, ready to recommend: its best checkpoint, dataset and item index.
+
+    >>> rec = load("runs/ml/sasrec")                   # doctest: +SKIP
+    >>> rec.recommend(["50"], k=5)[0]["title"]         # doctest: +SKIP
+    'Star Wars (1977)'
+    """
+    from laserrec.training.runs import load_run
+
+    run_dir = Path(run_dir)
+    net, data, _, run_config = load_run(run_dir)
+    net.eval()
+    folder = run_dir / INDEX_DIR
+    index = None
+    if (folder / "manifest.json").is_file():
+        index = ItemIndex.load(folder)
+        if index.checkpoint and index.checkpoint != file_sha256(run_dir / "best.pt"):
+            print(f"{folder}: written from another checkpoint than best.pt; rebuilding the index")
+            index = None
+    if index is None:
+        index = write_index(run_dir, net, data)
+    else:
+        _replay_added(net, index)
+    return LoadedRun(run_dir, run_config["model"], net, data, index)
+
+
+def _replay_added(net, index: ItemIndex) -> None:
+    """Items added by text since training go into the model's catalog again (encoded as before)."""
+    if index.n_items > index.n_trained:
+        net.add_items([ItemText(**index.texts[i]) for i in range(index.n_trained, index.n_items)])
+
+
+def _model_as_saved(run_dir: Path, index: ItemIndex):
+    from laserrec.training.runs import load_run
+
+    net = load_run(run_dir)[0].eval()
+    _replay_added(net, index)
+    return net
+
+
+class LoadedRun:
+    """A trained model with its item index. Made by ``laserrec.load``."""
+
+    def __init__(self, run_dir: Path, model: str, net, data, index: ItemIndex) -> None:
+        self.run_dir, self.model, self.net, self.data, self.index = run_dir, model, net, data, index
+        self.user_position = {u: i for i, u in enumerate(data.user_ids)}
+
+    def __repr__(self) -> str:
+        added = self.index.n_items - self.index.n_trained
+        return (
+            f"<{self.model} run {self.run_dir}: {self.n_items:,} items, {added} added, {self.index.scoring}>"
+        )
+
+    @property
+    def n_items(self) -> int:
+        return self.index.n_items
+
+    # ------------------------------------------------------------------ recommend
+    def recommend(self, history: Sequence[str], k: int = 10, **options) -> Recommendations:
+        """Top-k items for one history of raw item ids (oldest first). Options as ``recommend_many``.
+
+        >>> rec.recommend(["50", "172"], k=2, where={"categories": "Sci-Fi"})   # doctest: +SKIP
+        """
+        return self.recommend_many([history], k, **options)[0]
+
+    def recommend_many(
+        self,
+        histories: Sequence[Sequence[str]],
+        k: int = 10,
+        *,
+        exclude_history: bool = False,
+        where: dict | None = None,
+        candidates: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        on_unknown: str = "error",
+        batch_size: int = 64,
+    ) -> list[Recommendations]:
+        """Top-k items for each history, in batches (no gradient is ever kept).
+
+        ``exclude_history``: leave out items the user already has. ``where``: item-field filters, e.g.
+        ``{"brand": "3M"}`` (equals; on categories, any one category) or ``{"title": {"contains": "pen"}}``.
+        ``candidates``: rank only these raw ids. ``exclude``: never these raw ids. ``on_unknown``: "error"
+        (the default) refuses a history id outside the catalog, naming it; "skip" leaves it out and
+        lists it in the result's ``skipped``.
+
+        >>> rec.recommend_many([["50"], ["1", "2"]], k=5, exclude=["181"])      # doctest: +SKIP
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
+        if on_unknown not in ("error", "skip"):
+            raise ConfigError(f"on_unknown must be 'error' or 'skip', got {on_unknown!r}")
+        with torch.inference_mode():
+            return self._recommend_many(
+                histories, k, exclude_history, where, candidates, exclude, on_unknown, batch_size
+            )
+
+    def _recommend_many(
+        self, histories, k, exclude_history, where, candidates, exclude, on_unknown, batch_size
+    ):
+        rows, skipped = self._history_rows(histories, on_unknown)
+        allowed = self._allowed(where, candidates, exclude)
+        offset, read = self.net.repeat_offset(), self.net.history_len
+        results = []
+        for lo in range(0, len(rows), batch_size):
+            chunk = rows[lo : lo + batch_size]
+            seen = [h[-read:] for h in chunk]  # the history as the model reads it (its offset applies there)
+            scores, top = self.index.top_k(
+                self._queries(seen), k, allowed, seen, offset, chunk if exclude_history else None
+            )
+            results += [self._ranked(scores[b], top[b], skipped[lo + b]) for b in range(len(chunk))]
+        return results
+
+    # ------------------------------------------------------------------ new items
+    def add_items(self, items: str | Path | Iterable[dict]) -> list[str]:
+        """Add items by their text, without retraining (text models: Laser, Lite-LLM4Rec); returns their ids.
+
+        ``items``: a JSONL file as ``laserrec prepare`` reads (``{"item", "title", "brand", "categories",
+        "description"}`` per line) or such dicts. The index on disk is replaced atomically: if anything
+        fails, the run's index and this object are unchanged.
+
+        >>> rec.add_items([{"item": "new-1", "title": "Solar kettle", "brand": "Sunny"}])   # doctest: +SKIP
+        ['new-1']
+        """
+        from laserrec.inference.new_items import read_new_items
+
+        rows = read_new_items(items, self.index.position)
+        texts = [{k: row[k] for k in TEXT_FIELDS} for row in rows]
+        try:
+            self.net.add_items([ItemText(**t) for t in texts])
+            index = build_index(
+                self.net,
+                self.index.raw_ids + [row["item"] for row in rows],
+                self.index.texts + texts,
+                self.index.n_trained,
+                self.model,
+                self.run_dir / "best.pt",
+            )
+            index.save(self.run_dir / INDEX_DIR)
+        except NotImplementedError as e:
+            raise ConfigError(f"{self.model}: {e}") from None
+        except BaseException:
+            self.net = _model_as_saved(self.run_dir, self.index)  # the model as the unchanged index says
+            raise
+        self.index = index
+        return [row["item"] for row in rows]
+
+    def history_of(self, user: str) -> list[str]:
+        """The raw item ids of a user of the run's dataset, oldest first (the whole sequence)."""
+        if user not in self.user_position:
+            raise DataError(f"user {user!r} is not in the run's dataset ({self.data.n_users:,} users)")
+        return [self.index.raw_ids[i - 1] for i in self.data.sequences[self.user_position[user]].tolist()]
+
+    def item(self, raw_id: str) -> dict:
+        """One catalog item's text by raw id."""
+        if raw_id not in self.index.position:
+            raise DataError(f"item {raw_id!r} is not in the catalog ({self.n_items:,} items)")
+        return self.index.item(self.index.position[raw_id])
+
+    # ------------------------------------------------------------------ internals
+    def _history_rows(self, histories, on_unknown: str) -> tuple[list[list[int]], list[list[str]]]:
+        if isinstance(histories, (str, bytes)):
+            raise ConfigError("histories must be a list of histories (each a list of raw item ids)")
+        rows, skipped = [], []
+        for n, history in enumerate(histories):
+            if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+                raise ConfigError(f"history {n}: expected a list of raw item ids, got {history!r}")
+            known, unknown = self.index.rows_of([str(h) for h in history])
+            if unknown and on_unknown == "error":
+                shown = ", ".join(repr(u) for u in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+                raise DataError(
+                    f"history {n}: {len(unknown)} item id(s) not in the catalog: {shown} "
+                    f"(on_unknown='skip' leaves them out)"
+                )
+            if not known:
+                raise DataError(f"history {n} holds no item of the catalog: nothing to recommend from")
+            rows.append(known)
+            skipped.append(unknown)
+        return rows, skipped
+
+    def _allowed(self, where, candidates, exclude) -> torch.Tensor | None:
+        allowed = None if not where else self.index.where(where)
+        for ids, keep in ((candidates, True), (exclude, False)):
+            if ids is None:
+                continue
+            ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+            found, unknown = self.index.rows_of(ids)
+            if unknown:
+                what = "candidates" if keep else "exclude"
+                raise DataError(
+                    f"{what}: {len(unknown)} id(s) not in the catalog: {', '.join(map(repr, unknown[:10]))}"
+                )
+            mask = torch.zeros(self.n_items, dtype=torch.bool)
+            mask[found] = True
+            base = allowed if allowed is not None else torch.ones(self.n_items, dtype=torch.bool)
+            allowed = base & (mask if keep else ~mask)
+        return allowed
+
+    def _queries(self, rows: list[list[int]]) -> torch.Tensor:
+        """User vectors (B, d) of histories given as index rows (internal id = row + 1)."""
+        histories = [np.array([r + 1 for r in h], dtype=np.int64) for h in rows]
+        width = max(1, min(max((len(h) for h in histories), default=1), self.net.history_len))
+        return self.net.user_vectors(pad_left(histories, width)).float()
+
+    def _ranked(self, scores: torch.Tensor, rows: torch.Tensor, skipped: list[str]) -> Recommendations:
+        out = [
+            {"rank": r + 1, **self.index.item(int(row)), "score": round(float(score), 6)}
+            for r, (score, row) in enumerate(zip(scores.tolist(), rows.tolist(), strict=True))
+            if row >= 0
+        ]
+        return Recommendations(out, skipped)
