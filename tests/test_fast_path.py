@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import FakeCF
-from laserrec.bench_paths import encode_fast, encode_plain, forward_flops
+from laserrec.bench.paths import encode_fast, encode_plain, forward_flops
 from laserrec.data.dataset import ItemText
 from laserrec.llm.backbone import build_tiny_backbone
 from laserrec.models.laser.config import LaserConfig

@@ -201,7 +201,7 @@ def bench(
     """Time Laser on this machine (run it idle): matmul ceiling, training and encoding throughput with
     MFU, full evaluation, peak RSS, plain vs fast path, and levers; extra --key=value set Laser options
     (e.g. --compile=true times the compiled backbone)."""
-    from laserrec.bench import run_bench
+    from laserrec.bench.run import run_bench
     from laserrec.config import parse_overrides
     from laserrec.report import bench_table
 
