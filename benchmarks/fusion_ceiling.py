@@ -33,7 +33,7 @@ from laserrec.data.dataset import EvalSet, PreparedData, leave_one_out
 from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.llm.backbone import shared_backbone
-from laserrec.models.laser.prompt import attribute_text
+from laserrec.models.prompt import attribute_text
 from laserrec.training.runs import load_frozen_cf
 
 METRICS = ("recall@10", "ndcg@10", "mrr")

@@ -19,7 +19,7 @@ from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
 from laserrec.models.darec.adapters import LayerAdapters, decoder_layers
 from laserrec.models.darec.config import DARecConfig
 from laserrec.models.darec.inputs import CF, READ, additive_mask, context_mask, layout, positions
-from laserrec.models.laser.prompt import PromptBuilder, special_tokens
+from laserrec.models.prompt import PromptBuilder, special_tokens
 
 
 def hard_negative_loss(

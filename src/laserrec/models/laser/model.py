@@ -21,7 +21,7 @@ from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.distill import distill_kl
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.parts import build_mformer, identity, suffix_start
-from laserrec.models.laser.prompt import PromptBuilder, item_list
+from laserrec.models.prompt import PromptBuilder, item_list
 from laserrec.models.repeat import repeat_parameter, take_offset
 
 

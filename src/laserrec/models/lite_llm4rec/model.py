@@ -19,8 +19,8 @@ from laserrec.data.dataset import ItemText
 from laserrec.errors import CheckpointError, ConfigError
 from laserrec.llm.backbone import Backbone, freeze
 from laserrec.models.base import Batch, Recommender
-from laserrec.models.laser.prompt import PromptBuilder, special_tokens
 from laserrec.models.lite_llm4rec.config import LiteLLM4RecConfig
+from laserrec.models.prompt import PromptBuilder, special_tokens
 
 
 def unfreeze(model: nn.Module) -> nn.Module:
