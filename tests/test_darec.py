@@ -15,8 +15,8 @@ from laserrec.models.darec.adapters import LayerAdapters, decoder_layers
 from laserrec.models.darec.config import DARecConfig
 from laserrec.models.darec.inputs import TEXT, additive_mask, context_mask, layout
 from laserrec.models.darec.model import DARec, hard_negative_loss
-from laserrec.models.darec.search import search_adapter_layout
 from laserrec.models.registry import get_spec
+from laserrec.training.adapter_search import search_adapter_layout
 from laserrec.training.runs import load_run, train_run
 
 DATA = make_data(n_users=12, n_items=9)

@@ -173,7 +173,7 @@ def search_adapters(
     """DARec: search the serial/parallel adapter choice of every layer (Optuna TPE on validation NDCG),
     then print the layout to pass to `laserrec train --model darec --adapter_layout=...`."""
     from laserrec.config import parse_overrides
-    from laserrec.models.darec.search import search_adapter_layout
+    from laserrec.training.adapter_search import search_adapter_layout
 
     overrides = parse_overrides(ctx.args)
     if cf is not None:
