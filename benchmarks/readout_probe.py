@@ -29,7 +29,7 @@ from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import PROMPT, pool
-from laserrec.models.laser.registry import build_laser
+from laserrec.training.runs import build_model
 
 READOUTS = ("suffix", "mean", "content", "last")
 
@@ -81,7 +81,7 @@ def main() -> None:
     settings = {**parse_overrides(extra), "llm": args.llm, "cf_run": args.cf}
     if not args.cf:
         settings["prefix_source"] = "learned"
-    model = build_laser(from_dict(LaserConfig, settings, "--key=value"), data).eval()
+    model = build_model("laser", from_dict(LaserConfig, settings, "--key=value"), data, seed=0).eval()
     model.show_progress = False
     ids = torch.arange(1, data.n_items + 1)
     chunks = [ids[i : i + args.batch] for i in range(0, len(ids), args.batch)]

@@ -15,9 +15,8 @@ from laserrec.models.darec.adapters import LayerAdapters, decoder_layers
 from laserrec.models.darec.config import DARecConfig
 from laserrec.models.darec.inputs import TEXT, additive_mask, context_mask, layout
 from laserrec.models.darec.model import DARec, hard_negative_loss
-from laserrec.models.registry import get_spec
 from laserrec.training.adapter_search import search_adapter_layout
-from laserrec.training.runs import load_run, train_run
+from laserrec.training.runs import build_model, load_run, train_run
 
 DATA = make_data(n_users=12, n_items=9)
 HISTORY = torch.tensor([[0, 0, 3, 5], [5, 3, 6, 7], [0, 1, 2, 3]])
@@ -195,9 +194,8 @@ def test_layout_saved_with_the_run_and_rebuilt_from_the_saved_config(tmp_path, t
     train_run("darec", toy_dir, tmp_path / "run", overrides=overrides, progress=False)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model_config"]["adapter_layout"] == ["parallel", "serial"]
-    spec = get_spec("darec")
     net, data, _, _ = load_run(tmp_path / "run")
-    rebuilt = spec.build(spec.config_cls(**saved["model_config"]), data)
+    rebuilt = build_model("darec", DARecConfig(**saved["model_config"]), data, seed=0)
     assert net.adapters.layout == rebuilt.adapters.layout == ["parallel", "serial"]
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)["model"]
     torch.testing.assert_close(net.trainable_state_dict(), best)
@@ -214,7 +212,7 @@ def test_cf_run_gives_frozen_sasrec_and_item_counts_must_match(tmp_path, toy_dir
     assert net.cf is not None and not any(p.requires_grad for p in net.cf.parameters())
     other = make_data(n_items=25)
     with pytest.raises(ConfigError, match="trained on 30 items, but this dataset has 25"):
-        get_spec("darec").build(DARecConfig(**TINY, cf_run=str(tmp_path / "sas")), other)
+        build_model("darec", DARecConfig(**TINY, cf_run=str(tmp_path / "sas")), other, seed=0)
 
 
 def test_search_returns_and_saves_a_layout(tmp_path, toy_dir):

@@ -6,7 +6,7 @@ from laserrec.data.dataset import PreparedData
 from laserrec.llm.backbone import shared_backbone
 from laserrec.models.laser.config import PRESETS, LaserConfig
 from laserrec.models.laser.model import Laser
-from laserrec.models.registry import ModelSpec, register
+from laserrec.models.registry import LoadCF, ModelSpec, register
 
 # Training settings that suit a frozen LLM on a CPU (each can be overridden like any other key).
 LASER_TRAIN = {
@@ -21,13 +21,8 @@ LASER_TRAIN = {
 }
 
 
-def build_laser(config: LaserConfig, data: PreparedData) -> Laser:
-    if config.needs_cf:
-        from laserrec.training.runs import load_frozen_cf
-
-        cf = load_frozen_cf(config.cf_run, data)
-    else:
-        cf = None
+def build_laser(config: LaserConfig, data: PreparedData, load_cf: LoadCF) -> Laser:
+    cf = load_cf(config.cf_run, data) if config.needs_cf else None
     return Laser(config, data.n_items, data.items, shared_backbone(config.llm, config.dtype), cf)
 
 
