@@ -69,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="prepared dataset folder")
     ap.add_argument("--cf", default="", help="trained SASRec/BERT4Rec run (without: a plain learned prefix)")
-    ap.add_argument("--llm", default="smollm2", help="smollm2 | minilm | tiny-llama | a folder")
+    ap.add_argument("--llm", default="smollm2", help="smollm2 | minilm | a folder")
     ap.add_argument("--users", type=int, default=500, help="validation users scored")
     ap.add_argument("--batch", type=int, default=32, help="prompts per forward")
     ap.add_argument("--out", default="", help="write the results here as JSON")

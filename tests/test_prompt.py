@@ -4,8 +4,8 @@ import pytest
 
 from laserrec.data.dataset import ItemText
 from laserrec.errors import ConfigError
-from laserrec.llm.backbone import tiny_tokenizer
 from laserrec.models.prompt import HEADER, PromptBuilder, attribute_text, item_line, special_tokens
+from tiny_backbones import tiny_tokenizer
 
 ITEMS = [
     ItemText(),

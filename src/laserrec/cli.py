@@ -193,7 +193,7 @@ def bench(
         None, "--cf", help="run folder of a trained SASRec/BERT4Rec (default: no M-Former)"
     ),
     out: Path = typer.Option(..., "--out", "-o", help="JSON file to write the measurements to"),
-    llm: str = typer.Option("smollm2", "--llm", help="smollm2 | minilm | tiny-llama | local path | hub name"),
+    llm: str = typer.Option("smollm2", "--llm", help="smollm2 | minilm | local path | hub name"),
     quick: bool = typer.Option(False, "--quick", help="tiny samples: checks that it runs, measures little"),
     threads: int = typer.Option(0, help="torch threads of the measurements (0 = every core)"),
     levers: bool = typer.Option(True, "--levers/--no-levers", help="also time each lever (~10 more minutes)"),
