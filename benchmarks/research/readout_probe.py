@@ -7,10 +7,11 @@ out) and the last prompt token. Each is scored on validation users against the w
 after centring: users and items on their own means (what ``center=true`` does), and z-scored per
 dimension on the catalog's statistics.
 
-    python benchmarks/readout_probe.py --data data/scientific --cf runs/sci/sasrec --llm smollm2 \
-        --users 500 --max_history=3 --max_title_tokens=16 --out benchmarks/results/readout_smollm2.json
+    python benchmarks/research/readout_probe.py --data data/scientific --cf runs/sci/sasrec --llm smollm2 \
+        --users 500 --max_history=3 --max_title_tokens=16 \
+        --out benchmarks/research/results/readout_smollm2.json
 
-Writes JSON (``--out``) and prints a table; results are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; results are in docs/research.md.
 """
 
 from __future__ import annotations
