@@ -90,7 +90,7 @@ class MFormer(nn.Module):
         # The prefix = out_std * to_llm(LN output): unit-scale weights times a fixed factor that brings the
         # prefix to the scale of the LLM's token embeddings. Folding the factor into the weights instead
         # (std ~0.003) lets each Adam step (~lr per weight) rewrite them: one step at lr 1e-3 took the
-        # prefix's ranking from Recall@10 0.039 to 0.016, and it never recovered (see docs/laser-status.md).
+        # prefix's ranking from Recall@10 0.039 to 0.016, and it never recovered (docs/research.md, §5).
         self.to_llm = nn.Linear(d_model, d_llm)
         # zero_start: the prefix starts at exactly zero; the projection still gets gradient (its input is
         # not zero), and the blocks get theirs once it has moved.
