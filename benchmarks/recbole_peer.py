@@ -7,7 +7,7 @@
 RecBole is never a dependency of laserrec: it is installed into a throw-away virtual environment
 (``--venv``, built on first use: torch==2.13.0, recbole==1.2.1, then the NumPy/pandas/SciPy/scikit-learn
 pins its code needs). The prepared dataset is written as an atomic ``.inter`` file (internal ids, the
-position in the sequence as timestamp), and RecBole runs with the settings of shared/recbole-peer.md
+position in the sequence as timestamp), and RecBole runs with the peer settings
 (leave-one-out by time, full ranking, train batch 2048, eval batch 4096, seed 2020, stopping_step 10).
 Ours runs through ``laserrec.training.runs.train_run`` with its defaults (= RecBole's model defaults),
 patience 10 on valid NDCG@10, eval batch 4096, seed 2020. Every run is its own subprocess (peak RSS).

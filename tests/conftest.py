@@ -46,9 +46,17 @@ def toy_dir(tmp_path, toy_data):
 @pytest.fixture(scope="module", params=["llama", "gpt2", "bert"])
 def backbone(request):
     """Tiny offline Llama, GPT-2 and BERT backbones (each test module builds its own)."""
-    from laserrec.llm.backbone import build_tiny_backbone
+    from tiny_backbones import build_tiny_backbone
 
     return build_tiny_backbone(request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> str:
+    """A tiny Llama saved as a local folder: the ``llm`` value for code that loads a model by name."""
+    from tiny_backbones import save_tiny_backbone
+
+    return save_tiny_backbone(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(autouse=True)

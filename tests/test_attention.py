@@ -9,7 +9,7 @@ from torch import nn
 
 from laserrec.llm import attention
 from laserrec.llm.attention import bmm_attention
-from laserrec.llm.backbone import build_tiny_backbone
+from tiny_backbones import build_tiny_backbone
 
 CAUSAL, BIDIRECTIONAL = nn.Module(), nn.Module()
 CAUSAL.is_causal, BIDIRECTIONAL.is_causal = True, False

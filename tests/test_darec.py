@@ -9,20 +9,20 @@ import torch.nn.functional as F
 
 from conftest import make_data
 from laserrec.errors import ConfigError
-from laserrec.llm.backbone import build_tiny_backbone
 from laserrec.models.base import Batch
 from laserrec.models.darec.adapters import LayerAdapters, decoder_layers
 from laserrec.models.darec.config import DARecConfig
 from laserrec.models.darec.inputs import TEXT, additive_mask, context_mask, layout
 from laserrec.models.darec.model import DARec, hard_negative_loss
-from laserrec.models.darec.search import search_adapter_layout
-from laserrec.models.registry import get_spec
-from laserrec.training.runs import load_run, train_run
+from laserrec.training.adapter_search import search_adapter_layout
+from laserrec.training.runs import build_model, load_run, train_run
+from tiny_backbones import build_tiny_backbone
 
 DATA = make_data(n_users=12, n_items=9)
 HISTORY = torch.tensor([[0, 0, 3, 5], [5, 3, 6, 7], [0, 1, 2, 3]])
 TARGET = torch.tensor([6, 8, 4])
-TINY = dict(llm="tiny-llama", dtype="fp32", item_dim=16, adapter_size=4, adapter_dropout=0.0)
+TINY = dict(llm="tiny", dtype="fp32", item_dim=16, adapter_size=4, adapter_dropout=0.0)
+# a short run; each test adds llm=tiny_llama (a tiny model saved to a folder)
 RUN = dict(TINY, epochs=1, batch_size=8, samples_per_epoch=16, eval_batch_size=64, threads=1)
 
 
@@ -190,35 +190,40 @@ def test_frozen_backbone_unchanged_and_adapters_move_after_a_step():
 
 
 # ---------------------------------------------------------------------- runs
-def test_layout_saved_with_the_run_and_rebuilt_from_the_saved_config(tmp_path, toy_dir):
-    overrides = dict(RUN, adapter_layout=["parallel", "serial"])
+def test_layout_saved_with_the_run_and_rebuilt_from_the_saved_config(tmp_path, toy_dir, tiny_llama):
+    overrides = dict(RUN, llm=tiny_llama, adapter_layout=["parallel", "serial"])
     train_run("darec", toy_dir, tmp_path / "run", overrides=overrides, progress=False)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model_config"]["adapter_layout"] == ["parallel", "serial"]
-    spec = get_spec("darec")
     net, data, _, _ = load_run(tmp_path / "run")
-    rebuilt = spec.build(spec.config_cls(**saved["model_config"]), data)
+    rebuilt = build_model("darec", DARecConfig(**saved["model_config"]), data, seed=0)
     assert net.adapters.layout == rebuilt.adapters.layout == ["parallel", "serial"]
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)["model"]
     torch.testing.assert_close(net.trainable_state_dict(), best)
 
 
-def test_cf_run_gives_frozen_sasrec_and_item_counts_must_match(tmp_path, toy_dir):
+def test_cf_run_gives_frozen_sasrec_and_item_counts_must_match(tmp_path, toy_dir, tiny_llama):
     sas = dict(epochs=1, hidden_size=16, n_heads=1, inner_size=16, max_len=10, threads=1)
     train_run("sasrec", toy_dir, tmp_path / "sas", overrides=sas, progress=False)
     results = train_run(
-        "darec", toy_dir, tmp_path / "run", overrides=dict(RUN, cf_run=str(tmp_path / "sas")), progress=False
+        "darec",
+        toy_dir,
+        tmp_path / "run",
+        overrides=dict(RUN, llm=tiny_llama, cf_run=str(tmp_path / "sas")),
+        progress=False,
     )
     assert "ndcg@10" in results["valid"]
     net = load_run(tmp_path / "run")[0]
     assert net.cf is not None and not any(p.requires_grad for p in net.cf.parameters())
     other = make_data(n_items=25)
     with pytest.raises(ConfigError, match="trained on 30 items, but this dataset has 25"):
-        get_spec("darec").build(DARecConfig(**TINY, cf_run=str(tmp_path / "sas")), other)
+        build_model(
+            "darec", DARecConfig(**dict(TINY, llm=tiny_llama), cf_run=str(tmp_path / "sas")), other, seed=0
+        )
 
 
-def test_search_returns_and_saves_a_layout(tmp_path, toy_dir):
-    overrides = {k: v for k, v in RUN.items() if k != "epochs"}
+def test_search_returns_and_saves_a_layout(tmp_path, toy_dir, tiny_llama):
+    overrides = {k: v for k, v in RUN.items() if k != "epochs"} | {"llm": tiny_llama}
     best = search_adapter_layout(toy_dir, tmp_path / "search", trials=2, overrides=overrides, sample_size=15)
     assert len(best) == 2 and set(best) <= {"serial", "parallel"}
     report = json.loads((tmp_path / "search" / "search.json").read_text())

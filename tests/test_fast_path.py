@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import FakeCF
-from laserrec.bench_paths import encode_fast, encode_plain, forward_flops
+from laserrec.bench.paths import encode_fast, encode_plain, forward_flops
 from laserrec.data.dataset import ItemText
-from laserrec.llm.backbone import build_tiny_backbone
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.model import Laser
+from tiny_backbones import build_tiny_backbone
 
 WORDS = ["saw", "drill", "hammer", "lamp", "pen", "cup", "rope", "tent", "boot", "coat", "ring", "bell"]
 N_ITEMS = len(WORDS)

@@ -6,7 +6,8 @@ from transformers import BertConfig, GPT2Config, LlamaConfig, T5Config
 
 from laserrec.errors import ConfigError
 from laserrec.llm import backbone as backbone_module
-from laserrec.llm.backbone import build_tiny_backbone, load_backbone, model_kind, resolve_dtype
+from laserrec.llm.backbone import load_backbone, model_kind, resolve_dtype
+from tiny_backbones import build_tiny_backbone, save_tiny_backbone
 
 
 def test_model_kind_from_config():
@@ -29,9 +30,7 @@ def test_tiny_backbones_are_frozen_base_models_whose_train_is_a_no_op(kind):
 
 def test_local_folder_round_trip(tmp_path):
     bb = build_tiny_backbone("llama")
-    bb.model.save_pretrained(tmp_path)
-    bb.tokenizer.save_pretrained(tmp_path)
-    loaded = load_backbone(str(tmp_path), dtype="bf16")
+    loaded = load_backbone(save_tiny_backbone(tmp_path, "llama"), dtype="bf16")
     assert (loaded.kind, loaded.hidden_size, loaded.dtype) == ("decoder", 32, torch.bfloat16)
     assert not any(p.requires_grad for p in loaded.model.parameters())
     emb = loaded.model.get_input_embeddings().weight
@@ -60,7 +59,4 @@ def test_auto_dtype_is_bf16_only_where_the_cpu_has_native_bf16(tmp_path, monkeyp
     expected = "bf16" if native else "fp32"
     assert resolve_dtype("auto") == expected
     assert (resolve_dtype("bf16"), resolve_dtype("fp32")) == ("bf16", "fp32")  # an explicit choice stands
-    bb = build_tiny_backbone("bert")
-    bb.model.save_pretrained(tmp_path)
-    bb.tokenizer.save_pretrained(tmp_path)
-    assert load_backbone(str(tmp_path)).dtype == backbone_module.DTYPES[expected]
+    assert load_backbone(save_tiny_backbone(tmp_path, "bert")).dtype == backbone_module.DTYPES[expected]

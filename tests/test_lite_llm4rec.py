@@ -6,17 +6,17 @@ import pytest
 import torch
 
 from conftest import make_data
-from laserrec.llm.backbone import build_tiny_backbone
 from laserrec.models.base import Batch
 from laserrec.models.lite_llm4rec.config import LiteLLM4RecConfig
 from laserrec.models.lite_llm4rec.model import LiteLLM4Rec
 from laserrec.models.registry import get_spec
 from laserrec.training.runs import load_run, train_run
+from tiny_backbones import build_tiny_backbone
 
 DATA = make_data(n_users=12, n_items=9)
 HISTORY = torch.tensor([[0, 0, 3, 5], [5, 3, 5, 7], [0, 1, 2, 3]])  # items 3 and 5 repeat across rows
 TARGET = torch.tensor([6, 8, 4])
-SMALL = dict(llm="tiny-llama", dtype="fp32", max_history=4, rec_hidden=16, rec_heads=2, rec_intermediate=32)
+SMALL = dict(llm="tiny", dtype="fp32", max_history=4, rec_hidden=16, rec_heads=2, rec_intermediate=32)
 
 
 def make(**overrides) -> LiteLLM4Rec:
@@ -109,8 +109,10 @@ def test_frozen_backbone_as_rec_llm_is_shared_and_only_projections_train():
     }
 
 
-def test_train_run_through_the_registry_and_reload(tmp_path, toy_dir):
-    overrides = dict(SMALL, epochs=2, batch_size=16, samples_per_epoch=64, eval_batch_size=64, threads=1)
+def test_train_run_through_the_registry_and_reload(tmp_path, toy_dir, tiny_llama):
+    overrides = dict(
+        SMALL, llm=tiny_llama, epochs=2, batch_size=16, samples_per_epoch=64, eval_batch_size=64, threads=1
+    )
     results = train_run("lite_llm4rec", toy_dir, tmp_path / "run", overrides=overrides, progress=False)
     assert 0.0 <= results["test"]["ndcg@10"] <= 1.0 and results["epochs_run"] == 2
     saved = json.loads((tmp_path / "run" / "config.json").read_text())

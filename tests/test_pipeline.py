@@ -7,11 +7,11 @@ from laserrec.pipeline import compare
 TINY_ID = {"hidden_size": 16, "inner_size": 32, "max_len": 8, "epochs": 2, "batch_size": 8}
 
 
-def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(toy_dir, tmp_path):
+def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(toy_dir, tmp_path, tiny_llama):
     settings = {
         "sasrec": TINY_ID,
         "laser": {
-            "llm": "tiny-llama",
+            "llm": tiny_llama,
             "dtype": "fp32",
             "cf_run": "{out}/sasrec",
             "recipe": "paper-cpu",

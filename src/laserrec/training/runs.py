@@ -20,7 +20,8 @@ from laserrec.config import build_config, load_file, save_json
 from laserrec.data.dataset import PreparedData, leave_one_out
 from laserrec.errors import ConfigError
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.models.base import Recommender
+from laserrec.llm.backbone import freeze
+from laserrec.models.base import CollaborativeEncoder, Recommender
 from laserrec.models.registry import get_spec
 from laserrec.training.config import TrainConfig
 from laserrec.training.trainer import Trainer, load_best
@@ -82,7 +83,7 @@ def saved_model_config(model: str, values: dict) -> dict:
 
 def build_model(model: str, model_config: Any, data: PreparedData, seed: int) -> Recommender:
     torch.manual_seed(seed)
-    return get_spec(model).build(model_config, data)
+    return get_spec(model).build(model_config, data, load_frozen_cf)
 
 
 def train_run(
@@ -195,9 +196,6 @@ def load_frozen_cf(run_dir: str | Path, data: PreparedData) -> Recommender:
 
     Laser's M-Former and DARec's collaborative tokens read it; it is never trained or saved with them.
     """
-    from laserrec.llm.backbone import freeze
-    from laserrec.models.base import CollaborativeEncoder
-
     if not run_dir or not (Path(run_dir) / "config.json").is_file():
         raise ConfigError(
             f"cf_run {str(run_dir)!r} is not a run folder; train SASRec or BERT4Rec first "

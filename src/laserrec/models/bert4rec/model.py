@@ -1,7 +1,18 @@
-"""BERT4Rec (Sun et al., 2019): bidirectional self-attention trained as a cloze task.
+"""BERT4Rec: bidirectional self-attention over the item sequence, trained as a cloze task.
 
-A mask token (id n_items + 1) replaces random positions in training; at prediction it is appended
-after the history and the model's output there scores every item.
+Paper: F. Sun et al., "BERT4Rec: Sequential Recommendation with Bidirectional Encoder Representations from
+Transformer", CIKM 2019.
+A mask token (id n_items + 1) replaces random positions in training (and, in a share of sequences, only
+the last item, as the paper does to match prediction); at prediction it is appended after the history and
+the model's output there scores every item through a GELU head tied to the input embeddings.
+
+Deviations:
+- The output head ends in a LayerNorm (RecBole's), and a training window in which no position was drawn
+  gets its last item masked, so every window yields a target.
+- The defaults are RecBole 1.2.1's hyper-parameters; windows are one per user (the sequence shifted by
+  one), not one per prefix.
+- ``repeat_bias`` (off by default, not in the paper): the learned offset off the scores of items already in
+  the history (``models/repeat.py``), applied at each masked position to the items before it.
 """
 
 from __future__ import annotations

@@ -22,9 +22,7 @@ ADAPTER_TYPES = ("serial", "parallel")
 
 @dataclass
 class DARecConfig:
-    llm: str = field(
-        "smollm2", "decoder LLM (frozen): smollm2 | local HF folder | cached hub name | tiny-llama"
-    )
+    llm: str = field("smollm2", "decoder LLM (frozen): smollm2 | local HF folder | cached hub name")
     dtype: str = field(
         "auto",
         "frozen LLM dtype: auto (bf16 where the CPU has native bf16) | bf16 | fp32; trained parts fp32",

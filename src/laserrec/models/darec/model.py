@@ -1,9 +1,23 @@
 """DARec: a frozen decoder LLM with per-layer adapters, context masking and collaborative tokens.
 
+Paper: "Beyond Inter-Item Relations: Dynamic Adaption for Enhancing LLM-Based Sequential Recommendation",
+arXiv 2408.07427 (2024).
 One prompt per user: ``[CF tokens | item lines | READ]`` (see ``inputs.py``). The READ token's last hidden
 state, through the user head, is the user vector z; items are rows of a trained representation table
 (plus the projected SASRec item embedding with ``cf_run``). Loss: cross-entropy of z . r_i over all
 items, plus ``hard_weight`` times an InfoNCE of the target against hard negatives (``hard_negative_loss``).
+The per-layer serial/parallel choice (the paper's dynamic adaptation) is searched by
+``training/adapter_search.py`` with Optuna's TPE, a Bayesian optimiser.
+
+Deviations:
+- Hard negatives are our reading of the paper's "distinguish hard samples": the items scored most like the
+  answer outside the target and the history (``hard_anchor``).
+- Each search trial is one short epoch on a user sample, not a full training run, so a layout search fits a
+  CPU budget; by default every layer gets a serial adapter (the paper's all-serial ablation).
+- Without ``cf_run`` the collaborative vectors come from the item table itself, trained jointly (an MF
+  embedding) instead of a separately trained ID model.
+- The ``cpu`` recipe (the defaults) writes no instruction header, 5 history items with titles cut to 16
+  tokens, and adapters of width 16.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
 from laserrec.models.darec.adapters import LayerAdapters, decoder_layers
 from laserrec.models.darec.config import DARecConfig
 from laserrec.models.darec.inputs import CF, READ, additive_mask, context_mask, layout, positions
-from laserrec.models.laser.prompt import PromptBuilder, special_tokens
+from laserrec.models.prompt import PromptBuilder, special_tokens
 
 
 def hard_negative_loss(

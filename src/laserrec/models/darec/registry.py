@@ -6,13 +6,11 @@ from laserrec.data.dataset import PreparedData
 from laserrec.llm.backbone import shared_backbone
 from laserrec.models.darec.config import RECIPES, TRAIN_DEFAULTS, DARecConfig
 from laserrec.models.darec.model import DARec
-from laserrec.models.registry import ModelSpec, register
+from laserrec.models.registry import LoadCF, ModelSpec, register
 
 
-def build(config: DARecConfig, data: PreparedData) -> DARec:
-    from laserrec.training.runs import load_frozen_cf
-
-    cf = load_frozen_cf(config.cf_run, data) if config.inject_cf and config.cf_run else None
+def build(config: DARecConfig, data: PreparedData, load_cf: LoadCF) -> DARec:
+    cf = load_cf(config.cf_run, data) if config.inject_cf and config.cf_run else None
     return DARec(config, data.n_items, data.items, shared_backbone(config.llm, config.dtype), cf)
 
 

@@ -27,7 +27,7 @@ from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, forma
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
 from laserrec.models.laser.parts import build_mformer, suffix_start
-from laserrec.models.laser.prompt import PromptBuilder, item_list
+from laserrec.models.prompt import PromptBuilder, item_list
 from laserrec.models.unseen import UnseenItems
 
 

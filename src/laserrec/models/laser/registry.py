@@ -9,7 +9,7 @@ from laserrec.data.dataset import PreparedData
 from laserrec.llm.backbone import shared_backbone
 from laserrec.models.laser.model import Laser
 from laserrec.models.laser.plus import RETIRED, LaserPlusConfig, laser_class
-from laserrec.models.registry import ModelSpec, read_recipes, register
+from laserrec.models.registry import LoadCF, ModelSpec, read_recipes, register
 
 # Training settings that suit a frozen LLM on a CPU (each can be overridden like any other key).
 LASER_TRAIN = {
@@ -24,13 +24,8 @@ LASER_TRAIN = {
 }
 
 
-def build_laser(config: LaserPlusConfig, data: PreparedData) -> Laser:
-    if config.needs_cf:
-        from laserrec.training.runs import load_frozen_cf
-
-        cf = load_frozen_cf(config.cf_run, data)
-    else:
-        cf = None
+def build_laser(config: LaserPlusConfig, data: PreparedData, load_cf: LoadCF) -> Laser:
+    cf = load_cf(config.cf_run, data) if config.needs_cf else None
     return laser_class(config)(
         config, data.n_items, data.items, shared_backbone(config.llm, config.dtype), cf
     )

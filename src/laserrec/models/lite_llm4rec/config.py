@@ -24,9 +24,7 @@ from laserrec.config import check, field
 
 @dataclass
 class LiteLLM4RecConfig:
-    llm: str = field(
-        "smollm2", "item LLM: smollm2 | minilm | local HF folder | cached hub name | tiny-llama | tiny-gpt2"
-    )
+    llm: str = field("smollm2", "item LLM: smollm2 | minilm | local HF folder | cached hub name")
     dtype: str = field(
         "auto",
         "frozen LLM dtype: auto (bf16 where the CPU has native bf16) | bf16 | fp32; trained parts fp32",

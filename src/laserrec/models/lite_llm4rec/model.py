@@ -1,10 +1,22 @@
 """Lite-LLM4Rec: item LLM -> item embeddings -> recommendation LLM -> projection head over every item.
 
+Paper: H. Wang et al., "Rethinking Large Language Model Architectures for Sequential Recommendations",
+arXiv 2402.09543 (2024).
 Hierarchical: the item LLM turns each item's text into one vector; the recommendation LLM (a decoder) reads
 the sequence of those vectors through ``inputs_embeds`` and its last position is the user representation;
 a linear head scores the whole item set at once (no beam search, no generated text). Loss: cross-entropy
 over all items. Items are encoded once per step however often they occur (``torch.unique`` over the
 batch), or once in all when the item LLM is frozen (the cache).
+
+Deviations (the ``paper`` recipe removes the first two):
+- By default the item LLM is frozen and the catalog encoded once (``item_llm_mode=frozen_cached``), the
+  cache standardised per dimension; the paper fine-tunes it. Fine-tuning a 135M-parameter LLM for every
+  distinct item of every batch takes hours per epoch on a CPU.
+- By default the recommendation LLM is a small Llama trained from scratch (``rec_llm=small``: 2 layers,
+  width 256) instead of the pretrained LLM fine-tuned; with ``rec_llm=backbone`` both LLMs start from one
+  checkpoint, as in the paper.
+- An item's text is the shared prompt's item line (``<title> (brand: B, category: C)``, ``models/prompt.py``)
+  with the tokenizer's special tokens, its embedding the mean of the last hidden states (``item_pooling``).
 """
 
 from __future__ import annotations
@@ -19,8 +31,8 @@ from laserrec.data.dataset import ItemText
 from laserrec.errors import CheckpointError, ConfigError
 from laserrec.llm.backbone import Backbone, freeze
 from laserrec.models.base import Batch, Recommender
-from laserrec.models.laser.prompt import PromptBuilder, special_tokens
 from laserrec.models.lite_llm4rec.config import LiteLLM4RecConfig
+from laserrec.models.prompt import PromptBuilder, special_tokens
 
 
 def unfreeze(model: nn.Module) -> nn.Module:

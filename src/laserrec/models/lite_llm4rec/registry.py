@@ -6,10 +6,10 @@ from laserrec.data.dataset import PreparedData
 from laserrec.llm.backbone import load_backbone
 from laserrec.models.lite_llm4rec.config import RECIPES, TRAIN_DEFAULTS, LiteLLM4RecConfig
 from laserrec.models.lite_llm4rec.model import LiteLLM4Rec
-from laserrec.models.registry import ModelSpec, register
+from laserrec.models.registry import LoadCF, ModelSpec, register
 
 
-def build(config: LiteLLM4RecConfig, data: PreparedData) -> LiteLLM4Rec:
+def build(config: LiteLLM4RecConfig, data: PreparedData, load_cf: LoadCF) -> LiteLLM4Rec:
     # A fresh backbone on every build: a trainable item LLM is modified in place.
     backbone = load_backbone(config.llm, "fp32" if config.llm_trainable else config.dtype)
     return LiteLLM4Rec(config, data.n_items, data.items, backbone)

@@ -1,4 +1,18 @@
-"""SASRec (Kang & McAuley, 2018): causal self-attention over the item sequence, CE over all items."""
+"""SASRec: causal self-attention over the item sequence; a user's last state scores every item.
+
+Paper: W.-C. Kang and J. McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018.
+Learned positional embeddings, the item embedding shared by input and output, one training window per user
+with a target at every position (the paper's scheme; RecBole instead makes every prefix its own sample).
+
+Deviations:
+- Loss: cross-entropy over all items (RecBole's ``loss_type=CE``) instead of the paper's binary
+  cross-entropy against one sampled negative per position; it trains faster and ranks better under full
+  ranking.
+- Blocks are post-LayerNorm with GELU (``transformer.Block``, as RecBole's) where the paper normalises
+  before each sub-layer and uses ReLU; the defaults are RecBole 1.2.1's hyper-parameters.
+- ``repeat_bias`` (off by default, not in the paper): one learned offset off the scores of items already
+  in the history (``models/repeat.py``), the like-for-like baseline for Laser's option of the same name.
+"""
 
 from __future__ import annotations
 

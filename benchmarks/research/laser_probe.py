@@ -1,27 +1,28 @@
 """How Laser's item matrix is kept in step with the weights: a short training probe on validation users.
 
 Trains Laser for a few hundred steps and prints validation Recall/NDCG@10 and MRR (on a fixed user sample)
-every ``--eval-every`` steps, under one of four ways of scoring against the item matrix:
+every ``--eval-every`` steps, under one of three ways of scoring against the item matrix:
 
 - ``stale``   the paper: the whole matrix, re-encoded without gradient every ``--refresh`` steps
               (0 = only at the evaluations, i.e. every ``--eval-every`` steps);
 - ``mixed``   the batch's target items re-encoded with gradient, every other row from the stale matrix;
 - ``inbatch`` only the batch's target items, re-encoded with gradient (in-batch negatives).
 
-``--mode stale --set fresh_targets=true`` is the model's own option: both losses, the stale matrix's and
-the in-batch one, added (no fresh row ever competes with stale rows, so ``mixed``'s shortcut is closed).
+``--set`` changes any Laser or training setting (e.g. ``negatives=16 cf_input=last distill=1``) and
+``--recipe`` starts from a named recipe (the figures in docs/research.md: the CPU sizes, ``paper-cpu``).
 
-    python benchmarks/laser_probe.py --data data/scientific --cf runs/scientific/sasrec --mode stale \
-        --refresh 25 --set llm=minilm
+    python benchmarks/research/laser_probe.py --data data/scientific --cf runs/scientific/sasrec \
+        --mode stale --refresh 25 --set llm=minilm
 
-    python benchmarks/laser_probe.py --data data/scientific --cf runs/sci/sasrec --empty-prompts \
-        --refresh 50 --steps 600 --eval-every 200 --users 500 [--set fresh_targets=true]
+    python benchmarks/research/laser_probe.py --data data/scientific --cf runs/sci/sasrec --empty-prompts \
+        --refresh 50 --steps 600 --eval-every 200 --users 500
 
-    python benchmarks/laser_probe.py --data data/ml-100k --cf runs/ml/sasrec --empty-prompts --refresh 50 \
-        --steps 500 --eval-every 250 --users 943 --set threads=1 negatives=16 cf_input=last [distill=1] \
-        --out benchmarks/results/laser_probe_conduit_ml_last[_distill1].json
+    python benchmarks/research/laser_probe.py --data data/ml-100k --cf runs/ml/sasrec --empty-prompts \
+        --refresh 50 --steps 500 --eval-every 250 --users 943 \
+        --set threads=1 negatives=16 cf_input=last [distill=1] \
+        --out benchmarks/research/results/laser_probe_conduit_ml_last[_distill1].json
 
-Results of the probe (scientific_lcrec, MiniLM) are in docs/laser-status.md.
+Results of the probe (scientific_lcrec, MiniLM) are in docs/research.md.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--users", type=int, default=300, help="validation users sampled (seed 0)")
     ap.add_argument("--set", nargs="*", default=[], help="Laser/training key=value overrides")
+    ap.add_argument("--recipe", default=None, help="a named recipe of Laser settings (default: none)")
     ap.add_argument("--seed", type=int, default=0, help="model initialisation and sample order")
     ap.add_argument("--out", help="write the curve as JSON here")
     args = ap.parse_args()
@@ -62,7 +64,7 @@ def main() -> None:
     values = {"llm": "minilm", "cf_run": args.cf, "batch_size": "16", **parse_overrides(args.set)}
     data = PreparedData.load(args.data)
     split = leave_one_out(data)
-    model_cfg, train_cfg = resolve_configs("laser", {}, values, "paper-cpu")
+    model_cfg, train_cfg = resolve_configs("laser", {}, values, args.recipe)
     net = build_model("laser", model_cfg, data, args.seed)
     net.show_progress = False
     if args.empty_prompts:

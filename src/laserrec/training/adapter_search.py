@@ -19,6 +19,7 @@ from laserrec.errors import ConfigError
 from laserrec.llm.backbone import load_backbone
 from laserrec.models.darec.adapters import decoder_layers
 from laserrec.models.darec.config import ADAPTER_TYPES
+from laserrec.training.runs import resolve_configs, train_run
 
 TRIAL_DEFAULTS = {"epochs": 1, "samples_per_epoch": 256, "patience": 1}
 
@@ -60,8 +61,6 @@ def search_adapter_layout(
     epoch of 256 samples). ``sample_size`` users (0 = all) are used for training and validation.
     """
     import optuna
-
-    from laserrec.training.runs import resolve_configs, train_run
 
     out = Path(out)
     if trials < 1:

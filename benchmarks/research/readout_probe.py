@@ -7,10 +7,11 @@ out) and the last prompt token. Each is scored on validation users against the w
 after centring: users and items on their own means (what ``center=true`` does), and z-scored per
 dimension on the catalog's statistics.
 
-    python benchmarks/readout_probe.py --data data/scientific --cf runs/sci/sasrec --llm smollm2 \
-        --users 500 --max_history=3 --max_title_tokens=16 --out benchmarks/results/readout_smollm2.json
+    python benchmarks/research/readout_probe.py --data data/scientific --cf runs/sci/sasrec --llm smollm2 \
+        --users 500 --max_history=3 --max_title_tokens=16 \
+        --out benchmarks/research/results/readout_smollm2.json
 
-Writes JSON (``--out``) and prints a table; results are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; results are in docs/research.md.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import PROMPT, pool
-from laserrec.models.laser.registry import build_laser
+from laserrec.training.runs import build_model
 
 READOUTS = ("suffix", "mean", "content", "last")
 
@@ -69,7 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="prepared dataset folder")
     ap.add_argument("--cf", default="", help="trained SASRec/BERT4Rec run (without: a plain learned prefix)")
-    ap.add_argument("--llm", default="smollm2", help="smollm2 | minilm | tiny-llama | a folder")
+    ap.add_argument("--llm", default="smollm2", help="smollm2 | minilm | a folder")
     ap.add_argument("--users", type=int, default=500, help="validation users scored")
     ap.add_argument("--batch", type=int, default=32, help="prompts per forward")
     ap.add_argument("--out", default="", help="write the results here as JSON")
@@ -81,7 +82,7 @@ def main() -> None:
     settings = {**parse_overrides(extra), "llm": args.llm, "cf_run": args.cf}
     if not args.cf:
         settings["prefix_source"] = "learned"
-    model = build_laser(from_dict(LaserConfig, settings, "--key=value"), data).eval()
+    model = build_model("laser", from_dict(LaserConfig, settings, "--key=value"), data, seed=0).eval()
     model.show_progress = False
     ids = torch.arange(1, data.n_items + 1)
     chunks = [ids[i : i + args.batch] for i in range(0, len(ids), args.batch)]

@@ -1,6 +1,6 @@
 """How fast Laser runs on this machine, and what share of the machine's matmul ceiling it reaches.
 
-``run_bench`` measures in one run, each measurement in its own subprocess (``bench_child``: clean peak
+``run_bench`` measures in one run, each measurement in its own subprocess (``bench.child``: clean peak
 RSS; thread count and OMP_WAIT_POLICY fixed before torch starts):
 
 - the ceiling: a square matmul in bf16 (where the CPU has it natively) and fp32 (GFLOP/s), with all
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from laserrec.allocator import OPT_OUT
-from laserrec.bench_child import SIZES
+from laserrec.bench.child import SIZES
 from laserrec.errors import LaserrecError
 from laserrec.llm.backbone import resolve_dtype
 
@@ -54,7 +54,7 @@ CONVENTIONS = {
 def _spawn(spec: dict, env: dict | None = None, timeout: float = 3600) -> dict:
     """Run one measurement in a fresh interpreter; a failure is returned as {"error": ...}."""
     child_env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "TQDM_DISABLE": "1", **(env or {})}
-    cmd = [sys.executable, "-m", "laserrec.bench_child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "laserrec.bench.child", json.dumps(spec)]
     print(f"  measuring {spec['task']} {spec.get('label', '')}".rstrip(), file=sys.stderr, flush=True)
     try:
         proc = subprocess.run(cmd, env=child_env, capture_output=True, text=True, timeout=timeout)

@@ -1,4 +1,4 @@
-"""One ``laserrec bench`` measurement, run in its own interpreter (``python -m laserrec.bench_child
+"""One ``laserrec bench`` measurement, run in its own interpreter (``python -m laserrec.bench.child
 '<json spec>'``) so that its peak RSS is its own and thread settings are fixed before torch starts.
 
 Tasks: "matmul" (the ceiling), "main" (the fast path: encoding, training, evaluation), "plain" (the
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from laserrec.allocator import keep_freed_memory
-from laserrec.bench_paths import (
+from laserrec.bench.paths import (
     build_prompts,
     encode_fast,
     encode_plain,
@@ -205,5 +205,5 @@ def _child_main(spec: dict) -> dict:
     return out
 
 
-if __name__ == "__main__":  # one child measurement: python -m laserrec.bench_child '<json spec>'
+if __name__ == "__main__":  # one child measurement: python -m laserrec.bench.child '<json spec>'
     print(json.dumps(_child_main(json.loads(sys.argv[1]))))

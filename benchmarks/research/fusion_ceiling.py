@@ -5,7 +5,7 @@ frozen LLM) and the collaborative signal (through M-Former). This probe scores e
 user with no training at all, from two cached signals:
 
 - text: the frozen all-MiniLM-L6-v2 mean-pooled embedding of each item line (title, brand, category);
-  a user is the recency-weighted mean (0.5 ** age) of the history's item embeddings (the DESIGN's floor),
+  a user is the recency-weighted mean (0.5 ** age) of the history's item embeddings (the text-only floor),
   or only the newest item's embedding (``text_newest``: what a one-item Laser prompt reads);
 - cf: the frozen SASRec/BERT4Rec run, by its own dot product and by the cosine of the same vectors
   (the cosine drops the vector norms, where a dot-product model keeps item popularity);
@@ -14,10 +14,10 @@ and their fusion: each user's scores standardised over the catalog (z-scores), t
 ``z(text) + beta * z(cf)`` for a few beta. The best fusion is a ceiling of sorts for what these two signals
 give together without training; the cosine rows show what scoring by cosine alone costs the ID model.
 
-    python benchmarks/fusion_ceiling.py --data data/scientific --cf runs/sci/sasrec \
-        --out benchmarks/results/fusion_ceiling_scientific.json
+    python benchmarks/research/fusion_ceiling.py --data data/scientific --cf runs/sci/sasrec \
+        --out benchmarks/research/results/fusion_ceiling_scientific.json
 
-Writes JSON (``--out``) and prints a table; figures are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; figures are in docs/research.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from laserrec.data.dataset import EvalSet, PreparedData, leave_one_out
 from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.llm.backbone import shared_backbone
-from laserrec.models.laser.prompt import attribute_text
+from laserrec.models.prompt import attribute_text
 from laserrec.training.runs import load_frozen_cf
 
 METRICS = ("recall@10", "ndcg@10", "mrr")

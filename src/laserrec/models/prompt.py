@@ -1,4 +1,4 @@
-"""Laser's one prompt template for users and items (an item is a history of length one).
+"""The prompt template of the LLM models (Laser, Lite-LLM4Rec, DARec): one for users and items alike.
 
 Every piece is tokenized once: the header, the numbering ``"\\n>> k."`` for k = 1..max_history, and
 each item's line body ``" <title> (brand: <brand>, category: <category>)"`` for the whole catalog.
@@ -62,7 +62,7 @@ def item_list(item_texts: list[ItemText], n_items: int) -> list[ItemText]:
 
 
 class PromptBuilder:
-    """Token ids of Laser prompts from cached pieces.
+    """Token ids of prompts from cached pieces.
 
     ``items`` holds one ItemText per internal id, index 0 being the padding item (as
     ``PreparedData.items``). ``max_prompt_tokens`` counts the text tokens only (not prefix/suffix).
@@ -102,7 +102,7 @@ class PromptBuilder:
         """Line body ids per item id (index 0 = padding = []); titles cut to ``max_title_tokens``."""
         for i, item in enumerate(items[1:], start=1):
             if not item.title.strip():
-                raise ConfigError(f"item {i} has no title; Laser's prompt needs a title for every item")
+                raise ConfigError(f"item {i} has no title; the prompt needs a title for every item")
         titles = tokenizer([" " + t.title.strip() for t in items[1:]], add_special_tokens=False)["input_ids"]
         attrs = tokenizer([attribute_text(t) for t in items[1:]], add_special_tokens=False)["input_ids"]
         return [[]] + [t[:max_title_tokens] + a for t, a in zip(titles, attrs, strict=True)]

@@ -7,10 +7,10 @@ another user's (a permutation within each evaluation batch). The prompts' text i
 is what the states carry through the prefix; an untrained M-Former (the warm-up's checkpoint) is a random
 projection of the states, and this measures whether that already carries signal.
 
-    python benchmarks/cf_reliance.py --runs runs/sci/laser-minilm-neg16-last-h1 \
-        runs/ml/laser-minilm-neg16-last-h2 --users 1000 --out benchmarks/results/cf_reliance.json
+    python benchmarks/research/cf_reliance.py --runs runs/sci/laser-minilm-neg16-last-h1 \
+        runs/ml/laser-minilm-neg16-last-h2 --users 1000 --out benchmarks/research/results/cf_reliance.json
 
-Writes JSON (``--out``) and prints a table; figures are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; figures are in docs/research.md.
 """
 
 from __future__ import annotations

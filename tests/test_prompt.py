@@ -1,11 +1,11 @@
-"""The unified Laser prompt: text, cached token pieces, truncation, budget and bad item text."""
+"""The shared prompt (Laser, Lite-LLM4Rec, DARec): text, cached token pieces, truncation, budget, bad text."""
 
 import pytest
 
 from laserrec.data.dataset import ItemText
 from laserrec.errors import ConfigError
-from laserrec.llm.backbone import tiny_tokenizer
-from laserrec.models.laser.prompt import HEADER, PromptBuilder, attribute_text, item_line, special_tokens
+from laserrec.models.prompt import HEADER, PromptBuilder, attribute_text, item_line, special_tokens
+from tiny_backbones import tiny_tokenizer
 
 ITEMS = [
     ItemText(),

@@ -6,11 +6,11 @@ ways the splits differ: the target moves one step later (row 2 vs row 1) and the
 validation item, the most recent interaction (row 3 vs row 2). A sequential model should gain in the
 second step; a model that does not read its latest item will not.
 
-    python benchmarks/recent_item_probe.py --runs runs/ml/sasrec runs/ml/laser-minilm \
-        --out benchmarks/results/recent_item_ml-100k.json [--users 2000]
+    python benchmarks/research/recent_item_probe.py --runs runs/ml/sasrec runs/ml/laser-minilm \
+        --out benchmarks/research/results/recent_item_ml-100k.json [--users 2000]
 
 Each run is scored at its best checkpoint on the same users (``--users``: a fixed sample; 0 = all).
-Writes JSON (``--out``) and prints a table; results are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; results are in docs/research.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
 """Where a trained model spends its top ranks: on items the user already has, or on new ones.
 
 On both datasets here the next item is never one the user already has (a property of the data, checked
-and printed below), yet the evaluation protocol ranks every item, history included (the DESIGN's default,
-the Laser/RecFormer protocol). A model that puts the user's newest item first, as the text of a one-item
+and printed below), yet the evaluation protocol ranks every item, history included (by default, as
+the Laser/RecFormer protocol does). A model that puts the user's newest item first, as the text of a one-item
 prompt invites and as SASRec does for most Scientific users, loses NDCG@10 and MRR at rank 1. For each run
 this scores the test users once and reports the protocol's metrics, the same scores with the history
 masked (``laserrec evaluate --mask-seen`` gives the same figures), and how often the top ranks hold
 history items.
 
-    python benchmarks/seen_items.py runs/sci/sasrec runs/sci/laser-h1-heldout-distill1 \
-        --out benchmarks/results/seen_items_scientific.json
+    python benchmarks/research/seen_items.py runs/sci/sasrec runs/sci/laser-h1-heldout-distill1 \
+        --out benchmarks/research/results/seen_items_scientific.json
 
-Writes JSON (``--out``) and prints a table; figures are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; figures are in docs/research.md.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ SASRec/BERT4Rec was fitted to. This probe scores each user's *last training targ
 training items before it) with the ID model itself and compares it with the validation target (never a
 training label), so a gap shows how much the collaborative input over-promises during Laser's training.
 
-    python benchmarks/cf_memorization.py --data data/scientific \
+    python benchmarks/research/cf_memorization.py --data data/scientific \
         --cf runs/scientific/sasrec runs/scientific/bert4rec
 
-Writes JSON (``--out``) and prints a table; results are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; results are in docs/research.md.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ remainder, where bf16's 8-bit mantissa may cost ranking. This loads one run's be
 the LLM in each dtype, scores a fixed sample of users against the whole catalog (full ranking, the
 protocol's metrics) and compares the two sets of embeddings.
 
-    python benchmarks/dtype_probe.py runs/sci/laser-smollm2-repeat --users 1000 \
-        --out benchmarks/results/dtype_probe_smollm2.json
+    python benchmarks/research/dtype_probe.py runs/sci/laser-smollm2-repeat --users 1000 \
+        --out benchmarks/research/results/dtype_probe_smollm2.json
 
-Writes JSON (``--out``) and prints a table; figures are in docs/laser-status.md.
+Writes JSON (``--out``) and prints a table; figures are in docs/research.md.
 """
 
 from __future__ import annotations
