@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from laserrec.pipeline import compare
+from laserrec.pipeline import compare, showcase
 
 TINY_ID = {"hidden_size": 16, "inner_size": 32, "max_len": 8, "epochs": 2, "batch_size": 8}
 
@@ -35,6 +35,11 @@ def test_compare_trains_missing_runs_reuses_finished_ones_and_writes_the_table(t
     assert laser_cfg["model_config"]["cf_run"] == str(tmp_path / "cmp" / "sasrec")
     assert laser_cfg["recipe"] == "paper-cpu" and "recipe" not in laser_cfg["model_config"]
     assert (tmp_path / "cmp" / "laser" / "index" / "manifest.json").exists()
+    shown = showcase(tmp_path / "cmp", k=3).splitlines()  # the main job's closing lines
+    assert [line.split(":")[0] for line in shown if line.startswith("user ")] == ["user u0", "user u1"]
+    assert sum(line.startswith("  laser top 3: ") for line in shown) == 2
+    assert sum(line.startswith("  sasrec top 3: ") for line in shown) == 2
+    assert shown[-1].startswith("recommend for any history: laserrec recommend ")
     stamp = (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns
     again = compare(toy_dir, tmp_path / "cmp", ["sasrec"], settings, progress=False)
     assert (tmp_path / "cmp" / "sasrec" / "best.pt").stat().st_mtime_ns == stamp  # reused, not retrained

@@ -204,12 +204,13 @@ def quickstart(
 ) -> None:
     """The main job on the built-in default: obtain ml-100k, prepare it, train and evaluate every model
     of the default line-up, print one table and save it (results.md, results.json) in OUT."""
-    from laserrec.pipeline import QUICKSTART, compare, obtain_dataset
+    from laserrec.pipeline import QUICKSTART, compare, obtain_dataset, showcase
 
     data_dir = obtain_dataset(dataset, out / "data")
     table = compare(data_dir, out, QUICKSTART["models"], QUICKSTART["settings"], progress=not quiet)
     typer.echo(table)
-    typer.echo(f"table saved in {out / 'results.md'}")
+    typer.echo(f"table saved in {out / 'results.md'}\n")
+    typer.echo(showcase(out))
 
 
 @app.command("compare")

@@ -137,3 +137,30 @@ def compare(
     )
     save_json({"data": str(data_dir), "rows": rows}, out / "results.json")
     return table
+
+
+def showcase(
+    out: str | Path, models: tuple[str, ...] = ("laser", "sasrec"), users: int = 2, k: int = 5
+) -> str:
+    """For the first ``users`` test users: their last five items and each model's top-k (history items
+    left out), with titles, and the command that recommends for any history."""
+    import laserrec
+
+    out = Path(out)
+    recs = {m: laserrec.load(out / m) for m in models if (out / m / "best.pt").exists()}
+    if not recs:
+        return ""
+    first = next(iter(recs.values()))
+    lines = []
+    for user in first.data.user_ids[:users]:
+        history = first.history_of(user)[:-1]  # what the test step sees
+        lines.append(f"user {user}: the last five of {len(history)} items")
+        lines += [f"    {i}  {first.item(i)['title']}" for i in history[-5:]]
+        for model, rec in recs.items():
+            top = rec.recommend(history, k=k, exclude_history=True)
+            lines.append(f"  {model} top {k}: " + "; ".join(i["title"] for i in top))
+    example = ",".join(first.history_of(first.data.user_ids[0])[-3:])
+    lines.append(
+        f"recommend for any history: laserrec recommend {out / next(iter(recs))} --history {example}"
+    )
+    return "\n".join(lines)

@@ -71,6 +71,8 @@ class ItemIndex:
         its ``excluded_rows`` are left out. Output: scores (B, k) and rows (B, k), best first; where fewer
         than k rows are allowed, the list ends in -inf scores with rows -1.
         """
+        if allowed is not None and int(allowed.sum()) * 8 < self.n_items:  # a small candidate set
+            return self._top_k_among(allowed.nonzero()[:, 0], queries, k, offset_rows, offset, excluded_rows)
         b = queries.shape[0]
         best_s = torch.full((b, 0), float("-inf"))
         best_i = torch.zeros((b, 0), dtype=torch.long)
@@ -87,8 +89,21 @@ class ItemIndex:
             merged = torch.cat([best_s, top.values], 1)  # (B, <= 2k)
             best_s, order = merged.topk(min(k, merged.shape[1]), 1)
             best_i = torch.cat([best_i, top.indices + lo], 1).gather(1, order)
-        best_i = best_i.masked_fill(torch.isinf(best_s), -1)
-        return best_s, best_i
+        short = k - best_s.shape[1]  # a catalog smaller than k
+        best_s = torch.cat([best_s, best_s.new_full((b, short), float("-inf"))], 1)
+        best_i = torch.cat([best_i, best_i.new_full((b, short), -1)], 1)
+        return best_s, best_i.masked_fill(torch.isinf(best_s), -1)
+
+    def _top_k_among(self, among, queries, k, offset_rows, offset, excluded_rows):
+        """``top_k`` over the rows ``among`` (R,) only: R item vectors scored instead of the catalog."""
+        sub = ItemIndex(
+            self.vectors[among], None if self.bias is None else self.bias[among], [""] * len(among), []
+        )
+        where = {int(r): n for n, r in enumerate(among.tolist())}
+        local = [[where[r] for r in rows if r in where] for rows in offset_rows] if offset_rows else None
+        gone = [[where[r] for r in rows if r in where] for rows in excluded_rows] if excluded_rows else None
+        scores, rows = sub.top_k(queries, k, None, local, offset, gone)
+        return scores, torch.where(rows >= 0, among[rows.clamp(min=0)], rows)
 
     # ------------------------------------------------------------------ text and ids
     def rows_of(self, raw_ids: list[str]) -> tuple[list[int], list[str]]:

@@ -131,6 +131,7 @@ class LoadedRun:
     def __init__(self, run_dir: Path, model: str, net, data, index: ItemIndex) -> None:
         self.run_dir, self.model, self.net, self.data, self.index = run_dir, model, net, data, index
         self.user_position = {u: i for i, u in enumerate(data.user_ids)}
+        self._approximate = None  # the FAISS search, once asked for
 
     def __repr__(self) -> str:
         added = self.index.n_items - self.index.n_trained
@@ -160,6 +161,7 @@ class LoadedRun:
         candidates: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
         on_unknown: str = "error",
+        approximate: bool | str = "auto",
         batch_size: int = 64,
     ) -> list[Recommendations]:
         """Top-k items for each history, in batches (no gradient is ever kept).
@@ -168,7 +170,8 @@ class LoadedRun:
         ``{"brand": "3M"}`` (equals; on categories, any one category) or ``{"title": {"contains": "pen"}}``.
         ``candidates``: rank only these raw ids. ``exclude``: never these raw ids. ``on_unknown``: "error"
         (the default) refuses a history id outside the catalog, naming it; "skip" leaves it out and
-        lists it in the result's ``skipped``.
+        lists it in the result's ``skipped``. ``approximate``: True searches with FAISS, False exactly,
+        "auto" approximately from 200,000 items up when FAISS is installed.
 
         >>> rec.recommend_many([["50"], ["1", "2"]], k=5, exclude=["181"])      # doctest: +SKIP
         """
@@ -177,21 +180,18 @@ class LoadedRun:
         if on_unknown not in ("error", "skip"):
             raise ConfigError(f"on_unknown must be 'error' or 'skip', got {on_unknown!r}")
         with torch.inference_mode():
-            return self._recommend_many(
-                histories, k, exclude_history, where, candidates, exclude, on_unknown, batch_size
-            )
+            rows, skipped = self._history_rows(histories, on_unknown)
+            allowed = self._allowed(where, candidates, exclude)
+            search = self._search(approximate)
+            return self._ranked_lists(rows, skipped, k, allowed, exclude_history, batch_size, search)
 
-    def _recommend_many(
-        self, histories, k, exclude_history, where, candidates, exclude, on_unknown, batch_size
-    ):
-        rows, skipped = self._history_rows(histories, on_unknown)
-        allowed = self._allowed(where, candidates, exclude)
+    def _ranked_lists(self, rows, skipped, k, allowed, exclude_history, batch_size, search):
         offset, read = self.net.repeat_offset(), self.net.history_len
         results = []
         for lo in range(0, len(rows), batch_size):
             chunk = rows[lo : lo + batch_size]
             seen = [h[-read:] for h in chunk]  # the history as the model reads it (its offset applies there)
-            scores, top = self.index.top_k(
+            scores, top = search(
                 self._queries(seen), k, allowed, seen, offset, chunk if exclude_history else None
             )
             results += [self._ranked(scores[b], top[b], skipped[lo + b]) for b in range(len(chunk))]
@@ -244,6 +244,20 @@ class LoadedRun:
         return self.index.item(self.index.position[raw_id])
 
     # ------------------------------------------------------------------ internals
+    def _search(self, approximate: bool | str):
+        """The exact top-k of the index, or the FAISS one (built on first use and kept)."""
+        from laserrec.inference.approximate import APPROX_MIN_ITEMS, ApproximateSearch, faiss_available
+
+        if approximate not in (True, False, "auto"):
+            raise ConfigError(f"approximate must be True, False or 'auto', got {approximate!r}")
+        if approximate == "auto":
+            approximate = self.n_items >= APPROX_MIN_ITEMS and faiss_available()
+        if not approximate:
+            return self.index.top_k
+        if self._approximate is None or self._approximate.index is not self.index:
+            self._approximate = ApproximateSearch(self.index)
+        return self._approximate.top_k
+
     def _history_rows(self, histories, on_unknown: str) -> tuple[list[list[int]], list[list[str]]]:
         if isinstance(histories, (str, bytes)):
             raise ConfigError("histories must be a list of histories (each a list of raw item ids)")
