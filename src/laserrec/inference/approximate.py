@@ -38,10 +38,10 @@ class ApproximateSearch:
         self.index, self.faiss = index, faiss
         data = self._items()
         n, d = data.shape
-        n_lists = n_lists or max(1, min(4096, int(4 * math.sqrt(n))))
+        n_lists = n_lists or max(1, min(4096, int(4 * math.sqrt(n)), n // 39))  # FAISS wants 39 per list
         quantizer = faiss.IndexFlatIP(d)
         self.ivf = faiss.IndexIVFFlat(quantizer, d, n_lists, faiss.METRIC_INNER_PRODUCT)
-        sample = np.random.default_rng(seed).choice(n, min(n, 64 * n_lists), replace=False)
+        sample = np.random.default_rng(seed).choice(n, min(n, 64 * n_lists), replace=False)  # k-means sample
         self.ivf.train(data[np.sort(sample)])
         self.ivf.add(data)
         self.n_probe = min(n_probe, n_lists)
@@ -60,7 +60,6 @@ class ApproximateSearch:
 
     def top_k(self, queries, k, allowed=None, offset_rows=None, offset=0.0, excluded_rows=None):
         """As ``ItemIndex.top_k`` (same inputs and outputs), approximately."""
-        b = queries.shape[0]
         extra = max((len(r) for r in (excluded_rows or []) + (offset_rows or [])), default=0)
         fetch = min(self.index.n_items, 2 * k + extra)
         params = self.faiss.SearchParametersIVF(nprobe=self.n_probe)
@@ -68,27 +67,34 @@ class ApproximateSearch:
             bits = np.packbits(allowed.numpy().astype(np.uint8), bitorder="little")
             params.sel = self.faiss.IDSelectorBitmap(len(allowed), self.faiss.swig_ptr(bits))
         _, found = self.ivf.search(self._queries(queries), fetch, params=params)
-        scores = torch.full((b, k), float("-inf"))
-        rows = torch.full((b, k), -1, dtype=torch.long)
+        found = torch.from_numpy(found).long()  # (B, F), -1 where the probe found nothing more
+        rows = found.clamp(min=0)
+        s = (self.index.vectors[rows] * queries[:, None, :]).sum(-1)  # exact scores (B, F)
+        if self.index.bias is not None:
+            s = s + self.index.bias[rows]
+        s = s.masked_fill(found < 0, float("-inf"))
+        for i in range(len(found)):
+            if offset and offset_rows is not None and offset_rows[i]:
+                s[i] -= offset * torch.isin(found[i], torch.tensor(offset_rows[i]))
+            if excluded_rows is not None and excluded_rows[i]:
+                s[i] = s[i].masked_fill(torch.isin(found[i], torch.tensor(excluded_rows[i])), float("-inf"))
+        top = s.topk(min(k, fetch), dim=1)
+        scores = torch.cat(
+            [top.values, top.values.new_full((len(found), k - top.values.shape[1]), float("-inf"))], 1
+        )
+        picked = torch.cat(
+            [found.gather(1, top.indices), found.new_full((len(found), k - top.values.shape[1]), -1)], 1
+        )
+        picked = picked.masked_fill(torch.isinf(scores), -1)
         qualify = self.index.n_items if allowed is None else int(allowed.sum())
-        for i in range(b):
-            cand = torch.from_numpy(found[i][found[i] >= 0]).long()
-            s = self.index.scores(queries[i : i + 1], 0, None)[0, cand] if len(cand) else torch.zeros(0)
-            if offset and offset_rows is not None:
-                s = s - offset * torch.isin(cand, torch.tensor(offset_rows[i], dtype=torch.long))
-            if excluded_rows is not None:
-                keep = ~torch.isin(cand, torch.tensor(excluded_rows[i], dtype=torch.long))
-                cand, s = cand[keep], s[keep]
+        for i in range(len(found)):  # where the probe missed, rank that user exactly
             need = min(k, qualify - _allowed_count(excluded_rows, i, allowed))
-            if len(cand) < need:  # the probe missed: rank this user exactly
+            if int((picked[i] >= 0).sum()) < need:
                 exact = self.index.top_k(
                     queries[i : i + 1], k, allowed, _one(offset_rows, i), offset, _one(excluded_rows, i)
                 )
-                scores[i], rows[i] = exact[0][0], exact[1][0]
-                continue
-            top = s.topk(min(k, len(cand)))
-            scores[i, : len(top.values)], rows[i, : len(top.values)] = top.values, cand[top.indices]
-        return scores, rows
+                scores[i], picked[i] = exact[0][0], exact[1][0]
+        return scores, picked
 
 
 def _allowed_count(rows: list[list[int]] | None, i: int, allowed: torch.Tensor | None) -> int:
