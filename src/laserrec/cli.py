@@ -40,11 +40,18 @@ def prepare(
     min_core: int = typer.Option(0, help="iterative k-core filter on users and items (0 = off)"),
     dedup: bool = typer.Option(False, help="keep only the first interaction of each (user, item) pair"),
     name: str = typer.Option(None, help="dataset name stored in meta.json (default: the folder name)"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace the prepared dataset in --out (only its own three files)"
+    ),
 ) -> None:
-    """Validate raw data, remap ids (0 = padding), keep item text, and write one prepared dataset."""
+    """Validate raw data, remap ids (0 = padding), keep item text, and write one prepared dataset.
+
+    --out must be a new or empty folder, or (with --overwrite) a prepared dataset; never the source."""
     from laserrec.data.prepare import prepare_dataset, summary
 
-    data = prepare_dataset(source, out, fmt=fmt, min_core=min_core, dedup=dedup, name=name)
+    data = prepare_dataset(
+        source, out, fmt=fmt, min_core=min_core, dedup=dedup, name=name, overwrite=overwrite
+    )
     typer.echo(summary(data))
     typer.echo(f"prepared dataset written to {out}")
 
