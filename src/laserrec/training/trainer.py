@@ -159,9 +159,10 @@ class Trainer:
         phase, max_epochs = self.schedule[st.phase_idx]
         if st.phase_idx > 0 and st.epoch == 0 and st.step == 0 and (self.run_dir / "best.pt").exists():
             # a later phase starts from the best epoch of the previous one, with a fresh optimizer
-            self.model.load_trainable_state_dict(
-                torch.load(self.run_dir / "best.pt", weights_only=False)["model"]
+            best = load_checkpoint(
+                self.run_dir / "best.pt", self.run_config["model_config"], self.split.n_items
             )
+            self.model.load_trainable_state_dict(best["model"])
             self.optimizer = self._new_optimizer(phase)
             st.bad_epochs = 0
         self.model.set_phase(phase)
