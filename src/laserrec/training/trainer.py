@@ -243,11 +243,12 @@ class Trainer:
                 self.model,
                 self.valid,
                 self.model.history_len,
+                self.cfg.cutoffs(),
                 batch_size=self.cfg.eval_batch_size,
                 mask_seen=self.cfg.mask_seen,
                 progress=self.progress,
             )
-            score = metrics[self.cfg.valid_metric] if self.cfg.valid_metric in metrics else metrics["mrr"]
+            score = metrics[self.cfg.valid_metric]
             row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
             if score > st.best_score:
                 st.best_score, st.best_epoch, st.bad_epochs = score, st.global_epoch, 0
