@@ -115,7 +115,7 @@ class Trainer:
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.run_dir / "last.pt", self.run_config["model_config"], self.split.n_items)
         self.model.load_trainable_state_dict(ckpt["model"])
-        self.state = TrainState(**ckpt["state"])
+        self.state = TrainState(**{**ckpt["state"], "stopped_by": ""})  # a new budget may let it go on
         phase = self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0]
         self.model.set_phase(phase)
         try:
