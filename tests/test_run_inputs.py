@@ -54,6 +54,8 @@ def test_a_run_refuses_a_replaced_cf_checkpoint(tmp_path, toy_dir):
     recorded = json.loads((tmp_path / "darec" / "config.json").read_text())["cf_run"]["checkpoint"]
     assert recorded[:16] in message
     assert run("evaluate", tmp_path / "darec", "--accept-changed")[0] == 0
+    code, message = run("compare", "--data", toy_dir, "--out", tmp_path, "--models", "darec")
+    assert code == 2 and "checkpoint hash" in message  # compare does not reuse it either
 
 
 def test_compare_refuses_runs_of_another_dataset_or_of_another_model(tmp_path, toy_dir):

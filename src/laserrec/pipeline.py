@@ -114,7 +114,8 @@ def run_or_reuse(
 
 
 def _check_reusable(model: str, data_dir: Path, out: Path) -> None:
-    from laserrec.training.inputs import short, stored_hash
+    """The run in ``out`` is of ``model``, on this dataset, and its --cf run (if any) is unchanged."""
+    from laserrec.training.inputs import find_cf, short, stored_hash
     from laserrec.training.runs import read_run_config
 
     run_config = read_run_config(out)
@@ -127,6 +128,7 @@ def _check_reusable(model: str, data_dir: Path, out: Path) -> None:
             f"{out} holds a run on another dataset (content hash {short(recorded)}; {data_dir} has "
             f"{short(now)}); choose another --out for this dataset"
         )
+    find_cf(out, run_config)
 
 
 def measure_inference(run_dir: Path) -> dict:
