@@ -54,7 +54,7 @@ def write_inputs(data_dir: str, work: Path, sample_users: int) -> tuple[Path, Pa
             [data.item_ids[i - 1] for i in seen],
             name=f"{data.name}-sample{sample_users}",
         )
-        prepared = data.save(work / "prepared")
+        prepared = data.save(work / "prepared", overwrite=True)  # this script's own scratch copy
     name = "peer"
     folder = work / "recbole" / name
     folder.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def test_prepare_is_byte_identical_across_runs(tmp_path, monkeypatch):
     prepare_dataset(source, tmp_path / "one", min_core=2)
     monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # a later clock must not change any byte
     prepare_dataset(source, tmp_path / "two", min_core=2)
-    prepare_dataset(source, tmp_path / "two", min_core=2)  # overwriting a prepared folder is allowed
+    prepare_dataset(source, tmp_path / "two", min_core=2, overwrite=True)  # replacing a prepared one
     for name in FILES:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from laserrec.data.dataset import leave_one_out
-from laserrec.errors import CheckpointError, ConfigError
+from laserrec.errors import CheckpointError, ConfigError, DataError
 from laserrec.evaluation.evaluator import evaluate
 from laserrec.models.base import Batch
 from laserrec.models.bert4rec.config import BERT4RecConfig
@@ -178,11 +178,10 @@ def test_checkpoint_item_count_mismatch(toy_dir, tmp_path):
     over = {**{k: str(v) for k, v in SMALL.items()}, "epochs": "1", "batch_size": "8"}
     train_run("sasrec", toy_dir, tmp_path / "run", overrides=over, progress=False)
     other = make_data(n_items=25).save(tmp_path / "other")
-    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    cfg["data"] = str(other)
-    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(DataError, match="content hash"):  # another dataset is refused by its hash first
+        load_run(tmp_path / "run", data_dir=other)
     with pytest.raises((CheckpointError, RuntimeError)) as e:
-        load_run(tmp_path / "run")
+        load_run(tmp_path / "run", data_dir=other, accept_changed=True)
     assert "30" in str(e.value) or "size mismatch" in str(e.value)
 
 

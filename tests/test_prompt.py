@@ -63,10 +63,11 @@ def test_budget_smaller_than_header_plus_one_line_is_a_config_error(tok):
         PromptBuilder(tok, ITEMS, max_history=3, max_title_tokens=16, max_prompt_tokens=20)
 
 
-def test_empty_title_is_a_config_error_naming_the_item(tok):
-    bad = [*ITEMS, ItemText(title="  ", brand="Acme")]
-    with pytest.raises(ConfigError, match="item 5 has no title"):
-        PromptBuilder(tok, bad, max_history=3, max_title_tokens=16, max_prompt_tokens=200)
+def test_an_item_without_a_title_is_named_by_its_description_else_a_placeholder(tok):
+    items = [*ITEMS, ItemText(title="  ", brand="Acme", description="a red pipette"), ItemText()]
+    b = PromptBuilder(tok, items, max_history=3, max_title_tokens=16, max_prompt_tokens=200)
+    assert tok.decode(b.item_line_ids[5]) == "a red pipette ( brand : acme )"  # MiniLM lower-cases
+    assert tok.decode(b.item_line_ids[6]) == "untitled item"
 
 
 def test_end_token_closes_the_prompt(tok):

@@ -40,11 +40,18 @@ def prepare(
     min_core: int = typer.Option(0, help="iterative k-core filter on users and items (0 = off)"),
     dedup: bool = typer.Option(False, help="keep only the first interaction of each (user, item) pair"),
     name: str = typer.Option(None, help="dataset name stored in meta.json (default: the folder name)"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace the prepared dataset in --out (only its own three files)"
+    ),
 ) -> None:
-    """Validate raw data, remap ids (0 = padding), keep item text, and write one prepared dataset."""
+    """Validate raw data, remap ids (0 = padding), keep item text, and write one prepared dataset.
+
+    --out must be a new or empty folder, or (with --overwrite) a prepared dataset; never the source."""
     from laserrec.data.prepare import prepare_dataset, summary
 
-    data = prepare_dataset(source, out, fmt=fmt, min_core=min_core, dedup=dedup, name=name)
+    data = prepare_dataset(
+        source, out, fmt=fmt, min_core=min_core, dedup=dedup, name=name, overwrite=overwrite
+    )
     typer.echo(summary(data))
     typer.echo(f"prepared dataset written to {out}")
 
@@ -63,7 +70,9 @@ def data_get(
 @app.command(context_settings=EXTRA)
 def train(
     ctx: typer.Context,
-    model: str = typer.Option(..., "--model", "-m", help="sasrec | bert4rec | laser | lite_llm4rec | darec"),
+    model: str = typer.Option(
+        None, "--model", "-m", help="sasrec | bert4rec | laser | lite_llm4rec | darec (--resume: the run's)"
+    ),
     data: Path = typer.Option(None, "--data", "-d", help="prepared dataset folder (laserrec prepare)"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder: config, checkpoints, logs, metrics"),
     config: Path = typer.Option(None, "--config", "-c", help="YAML/JSON file of key: value settings"),
@@ -77,6 +86,11 @@ def train(
     cf: Path = typer.Option(None, "--cf", help="Laser/DARec: run folder of a trained SASRec/BERT4Rec"),
     llm: str = typer.Option(None, "--llm", help="LLM models: smollm2 | minilm | local path | hub name"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
+    accept_changed: bool = typer.Option(
+        False,
+        "--accept-changed",
+        help="--resume: use a dataset or --cf run whose hash differs from the run's",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Train a model; extra --key=value arguments override any config field (see `laserrec config MODEL`)."""
@@ -90,9 +104,13 @@ def train(
         overrides["cf_run"] = str(cf)
     if llm is not None:
         overrides["llm"] = llm
-    if data is None and not resume:
-        raise LaserrecError("--data is required (a folder written by `laserrec prepare`)")
-    results = train_run(model, data, out, config, overrides, recipe, resume, progress=not quiet)
+    if not resume and (model is None or data is None):
+        raise LaserrecError(
+            "--model and --data are required (--data: a folder written by `laserrec prepare`)"
+        )
+    results = train_run(
+        model, data, out, config, overrides, recipe, resume, progress=not quiet, accept_changed=accept_changed
+    )
     _print_metrics_table([results])
     typer.echo(f"run saved in {out}")
 
@@ -106,11 +124,18 @@ def evaluate(
         "--mask-seen/--no-mask-seen",
         help="exclude history items from the ranking (default: as the run was trained)",
     ),
+    data: Path = typer.Option(
+        None, "--data", "-d", help="the run's dataset, if it moved (checked against the run's hash)"
+    ),
+    cf: Path = typer.Option(None, "--cf", help="the run's --cf run, if it moved (checked by its hash)"),
+    accept_changed: bool = typer.Option(
+        False, "--accept-changed", help="use a dataset or --cf run whose hash differs from the run's"
+    ),
 ) -> None:
     """Full-ranking evaluation of a run's best checkpoint; prints and writes eval_<split>.json."""
     from laserrec.training.runs import evaluate_run
 
-    metrics = evaluate_run(run_dir, split, mask_seen)
+    metrics = evaluate_run(run_dir, split, mask_seen, data_dir=data, cf_run=cf, accept_changed=accept_changed)
     typer.echo(json.dumps(metrics, indent=2))
 
 

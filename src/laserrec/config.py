@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,8 +34,21 @@ def check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def check_range(config: Any, names: tuple[str, ...], low: float, high: float | None = None) -> None:
+    """Each field in ``names`` lies in [low, high] (no upper bound when ``high`` is None)."""
+    for name in names:
+        value = getattr(config, name)
+        if high is None:
+            check(value >= low, f"{name} must be >= {low}, got {value}")
+        else:
+            check(low <= value <= high, f"{name} must be in [{low}, {high}], got {value}")
+
+
 def _coerce(value: Any, typ: Any, key: str) -> Any:
-    """Turn a string from the command line (or a YAML scalar) into the field's declared type."""
+    """Turn a string from the command line (or a YAML scalar) into the field's declared type.
+
+    Values of another kind are an error naming the key: a YAML ``true`` for a number, a list for a
+    text, a number that is not finite (nan, inf)."""
     origin = typing.get_origin(typ)
     if origin is typing.Union or str(origin) == "types.UnionType":
         args = [a for a in typing.get_args(typ) if a is not type(None)]
@@ -49,19 +63,35 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         if str(value).lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if typ in (int, float, str):
-        try:
-            if typ is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return typ(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}") from None
+    if typ in (int, float):
+        return _number(value, typ, key)
+    if typ is str:
+        if isinstance(value, (dict, list, tuple, set, bool)) or value is None:
+            raise ConfigError(f"{key}: expected text, got {value!r}")
+        return str(value)
     if origin in (list, tuple):
         (inner,) = typing.get_args(typ)[:1] or (str,)
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list (or comma-separated text), got {value!r}")
         return [_coerce(v, inner, key) for v in value]
     return value
+
+
+def _number(value: Any, typ: type, key: str) -> int | float:
+    """An int or a finite float from a number or its text; bools, lists and the like are an error."""
+    if isinstance(value, (bool, dict, list, tuple, set)) or value is None:
+        raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}")
+    try:
+        if typ is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        number = typ(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}") from None
+    if typ is float and not math.isfinite(number):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    return number
 
 
 def from_dict(cls: type[T], values: dict[str, Any], source: str = "config") -> T:

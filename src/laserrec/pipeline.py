@@ -72,7 +72,10 @@ def obtain_dataset(name: str, dest: str | Path) -> Path:
 def run_or_reuse(
     model: str, data_dir: Path, out: Path, overrides: dict, recipe: str | None = None, progress: bool = True
 ) -> dict:
-    """Train ``model`` into ``out``; a finished run is reused, an interrupted one resumed."""
+    """Train ``model`` into ``out``; a finished run is reused, an interrupted one resumed — if it is a run of
+    ``model`` on the dataset in ``data_dir`` (checked by the dataset's content hash)."""
+    if (out / "config.json").exists():
+        _check_reusable(model, data_dir, out)
     if (out / "metrics.json").exists():
         print(f"{model}: reusing the finished run in {out}")
         result = json.loads((out / "metrics.json").read_text())
@@ -89,6 +92,24 @@ def run_or_reuse(
     result["inference"] = measure_inference(out)
     save_json(result, out / "metrics.json")
     return result
+
+
+def _check_reusable(model: str, data_dir: Path, out: Path) -> None:
+    """The run in ``out`` is of ``model``, on this dataset, and its --cf run (if any) is unchanged."""
+    from laserrec.training.inputs import find_cf, short, stored_hash
+    from laserrec.training.runs import read_run_config
+
+    run_config = read_run_config(out)
+    if run_config["model"] != model:
+        raise ConfigError(f"{out} holds a {run_config['model']} run, not {model}; choose another --out")
+    recorded = run_config.get("data_hash")
+    now = stored_hash(data_dir) or PreparedData.load(data_dir).known_hash()  # compare() checked the files
+    if recorded and recorded != now:
+        raise ConfigError(
+            f"{out} holds a run on another dataset (content hash {short(recorded)}; {data_dir} has "
+            f"{short(now)}); choose another --out for this dataset"
+        )
+    find_cf(out, run_config)
 
 
 def measure_inference(run_dir: Path) -> dict:

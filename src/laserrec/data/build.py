@@ -12,7 +12,8 @@ The steps, in order (each count lands in ``meta["warnings"]`` or ``meta["filteri
 5. users with fewer than ``min_length`` events are dropped — warning ``short_users_dropped``;
 6. ids: users numbered in order of first appearance in the file, items 1..N in order of first
    appearance when walking the users' time-ordered sequences (0 = padding). Items with text but no
-   interaction are dropped — warning ``items_without_interactions``.
+   interaction are dropped — warning ``items_without_interactions``. Items kept whose title is empty
+   are counted — warning ``items_without_title`` (the LLM models then name them by what they have).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def build_prepared(
         filtering.update(removed)
     kept = {user: seq for user, seq in seqs.items() if len(seq) >= min_length}
     warnings["short_users_dropped"] += len(seqs) - len(kept)
+    kept_items = {item for seq in kept.values() for item in seq}
+    warnings["items_without_title"] += sum(not raw.texts.get(item, ItemText()).title for item in kept_items)
     if not kept:
         raise DataError(f"{name}: no user has {min_length} or more interactions left after filtering")
     meta = {

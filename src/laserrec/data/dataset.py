@@ -5,14 +5,19 @@ On disk (written by ``laserrec prepare``, read by every model)::
     DIR/meta.json       counts, source, format, statistics, raw ids (index i = internal id i + 1)
     DIR/sequences.npz   offsets (n_users + 1,) and items (n_interactions,), int64, CSR layout
     DIR/items.jsonl     one line per item id 1..n_items: {"id", "title", "brand", "categories", "description"}
+
+meta.json's ``content_hash`` (see ``PreparedData.content_hash``) is checked at every load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,26 +97,60 @@ class PreparedData:
         flat = np.concatenate(self.sequences) if self.sequences else np.zeros(0, dtype=np.int64)
         return np.bincount(flat, minlength=self.n_items + 1)
 
+    def content_hash(self) -> str:
+        """sha256 of what a model reads: the sequences, the item lines of items.jsonl and the user ids.
+
+        ``prepare`` stores it in meta.json, ``load`` checks it, and a run records the one it trained on.
+        It does not depend on the dataset's name, its source path or the statistics in meta.json.
+        """
+        digest = hashlib.sha256(b"laserrec dataset 1\n")
+        offsets, flat = self._arrays()
+        digest.update(offsets.astype("<i8").tobytes())
+        digest.update(flat.astype("<i8").tobytes())
+        for line in self._item_lines():
+            digest.update(line.encode("utf-8"))
+        digest.update(json.dumps(self.user_ids).encode("utf-8"))
+        return digest.hexdigest()
+
+    def known_hash(self) -> str:
+        """``content_hash``, as checked at load (no second pass), or computed for data built in memory."""
+        return self.meta.get("content_hash") or self.content_hash()
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR layout of the sequences: offsets (n_users + 1,) and items (n_interactions,), int64."""
+        lengths = np.array([len(s) for s in self.sequences], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        empty = np.zeros(0, np.int64)
+        return offsets, np.concatenate(self.sequences).astype(np.int64) if self.sequences else empty
+
+    def _item_lines(self) -> Iterator[str]:
+        for i, t in enumerate(self.items[1:], start=1):
+            yield json.dumps({"id": i, "raw_id": self.item_ids[i - 1], **t.to_dict()}) + "\n"
+
     # ----------------------------------------------------------------- disk
-    def save(self, out_dir: str | Path) -> Path:
-        """Write atomically: everything goes to a sibling temp folder, renamed into place at the end."""
+    def save(self, out_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write the three files of a prepared dataset to ``out_dir``; nothing else there is touched.
+
+        ``out_dir`` must be new, empty, or (with ``overwrite``) a prepared dataset, of which only these
+        three files are replaced. They are written in full to a sibling temp folder first, so the old
+        dataset stays whole until the new one is complete; meta.json, holding the content hash, is
+        replaced last (a kill between two renames leaves files ``load`` refuses by their hash).
+        """
         out = Path(out_dir)
+        check_output_folder(out, overwrite)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; a dataset folder is an ordinary folder
         try:
-            lengths = np.array([len(s) for s in self.sequences], dtype=np.int64)
-            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            empty = np.zeros(0, np.int64)
-            flat = np.concatenate(self.sequences).astype(np.int64) if self.sequences else empty
+            offsets, flat = self._arrays()
             np.savez(tmp / "sequences.npz", offsets=offsets, items=flat)
             with open(tmp / "items.jsonl", "w", encoding="utf-8") as f:
-                for i, t in enumerate(self.items[1:], start=1):
-                    f.write(json.dumps({"id": i, "raw_id": self.item_ids[i - 1], **t.to_dict()}) + "\n")
+                f.writelines(self._item_lines())
             meta = {
                 **self.meta,
                 "format_version": FORMAT_VERSION,
                 "name": self.name,
+                "content_hash": self.content_hash(),
                 "n_users": self.n_users,
                 "n_items": self.n_items,
                 "n_interactions": self.n_interactions,
@@ -121,38 +160,123 @@ class PreparedData:
             }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             if out.exists():
-                if not (out / "meta.json").exists():
-                    raise DataError(f"{out} exists and is not a prepared dataset; refusing to overwrite it")
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
+                for name in DATASET_FILES:  # meta.json last
+                    os.replace(tmp / name, out / name)
+            else:
+                os.replace(tmp, out)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
 
     @classmethod
     def load(cls, data_dir: str | Path) -> PreparedData:
+        """Read a prepared dataset; a damaged or edited one is a ``DataError`` naming the file."""
         d = Path(data_dir)
-        for name in ("meta.json", "sequences.npz", "items.jsonl"):
+        for name in sorted(DATASET_FILES, key=lambda n: n != "meta.json"):
             if not (d / name).is_file():
                 raise DataError(f"{d}: missing {name} — is this a folder written by `laserrec prepare`?")
-        meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-        arrays = np.load(d / "sequences.npz")
-        offsets, flat = arrays["offsets"], arrays["items"]
-        sequences = [flat[offsets[u] : offsets[u + 1]] for u in range(len(offsets) - 1)]
-        items = [ItemText()]
-        with open(d / "items.jsonl", encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                items.append(ItemText(**{k: row.get(k, "") for k in TEXT_FIELDS}))
-        return cls(
-            sequences=sequences,
-            items=items,
-            user_ids=meta.pop("user_ids"),
-            item_ids=meta.pop("item_ids"),
-            name=meta.get("name", d.name),
-            meta=meta,
+        meta = _read_meta(d / "meta.json")
+        offsets, flat = _read_arrays(d / "sequences.npz")
+        items = [ItemText(), *_read_items(d / "items.jsonl")]
+        for name, found, listed in (
+            ("items.jsonl", len(items) - 1, len(meta["item_ids"])),
+            ("sequences.npz", len(offsets) - 1, len(meta["user_ids"])),
+        ):
+            if found != listed:
+                what = "items" if name == "items.jsonl" else "users"
+                raise DataError(f"{d / name}: {found} {what}, meta.json lists {listed}: {DAMAGED}")
+        try:
+            data = cls(
+                sequences=[flat[offsets[u] : offsets[u + 1]] for u in range(len(offsets) - 1)],
+                items=items,
+                user_ids=meta.pop("user_ids"),
+                item_ids=meta.pop("item_ids"),
+                name=meta.get("name", d.name),
+                meta=meta,
+            )
+        except DataError as e:
+            raise DataError(f"{d}: {e}: {DAMAGED}") from None
+        recorded, found = meta.get("content_hash"), data.content_hash()
+        if recorded is not None and found != recorded:
+            raise DataError(
+                f"{d}: its files do not match the content hash in meta.json (files {found[:16]}, meta.json "
+                f"{str(recorded)[:16]}): {DAMAGED}"
+            )
+        data.meta["content_hash"] = found
+        return data
+
+
+DATASET_FILES = ("sequences.npz", "items.jsonl", "meta.json")
+DAMAGED = (
+    "the files do not agree (edited, or an interrupted `laserrec prepare --overwrite`?); prepare it again"
+)
+
+
+def is_prepared_dataset(folder: Path) -> bool:
+    """Whether ``folder`` holds a dataset written by ``laserrec prepare`` (its meta.json says so)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "format_version" in meta and "item_ids" in meta
+
+
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """``out`` may be new, empty, or a prepared dataset to replace with ``overwrite``; else an error."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise DataError(f"{out} is a file, not a folder; choose another output folder")
+    if not any(out.iterdir()):
+        return
+    if not is_prepared_dataset(out):
+        raise DataError(
+            f"{out} is not empty and holds no prepared dataset; refusing to overwrite it (choose a new or "
+            "empty folder)"
         )
+    if not overwrite:
+        raise DataError(
+            f"{out} already holds a prepared dataset; pass --overwrite to replace it (only its "
+            f"{', '.join(DATASET_FILES)} are replaced, anything else in the folder stays)"
+        )
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON (damaged or truncated?): {e}; prepare it again") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    missing = [k for k in ("user_ids", "item_ids") if k not in meta]
+    if missing:
+        raise DataError(f"{path}: no {' or '.join(missing)} — not a meta.json written by `laserrec prepare`")
+    return meta
+
+
+def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path) as arrays:
+            offsets, flat = arrays["offsets"], arrays["items"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: cannot be read (damaged or truncated?): {e}; prepare it again") from None
+    if offsets.ndim != 1 or len(offsets) < 1 or offsets[-1] != len(flat) or (np.diff(offsets) < 0).any():
+        raise DataError(f"{path}: offsets do not describe the items array (damaged?); prepare it again")
+    return offsets, flat
+
+
+def _read_items(path: Path) -> list[ItemText]:
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise DataError(f"{path}, line {n}: not valid JSON (damaged or truncated?): {e}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {n}: expected a JSON object, got {type(row).__name__}")
+            items.append(ItemText(**{k: str(row.get(k) or "") for k in TEXT_FIELDS}))
+    return items
 
 
 @dataclass

@@ -3,6 +3,10 @@
 Everything is read and checked before anything is written, and ``PreparedData.save`` writes to a
 temporary sibling folder renamed into place, so bad input never leaves a half-written folder.
 The same input and options give byte-identical files.
+
+``prepare`` never deletes a file it did not write: the output folder must be new, empty, or a prepared
+dataset (replaced only with ``overwrite``, and then only its three files), and never the source folder
+or a folder inside it.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from laserrec.data.dataset import PreparedData
+from laserrec.data.dataset import PreparedData, check_output_folder
 from laserrec.data.readers import read_dataset
+from laserrec.errors import DataError
 
 
 def prepare_dataset(
@@ -22,16 +27,31 @@ def prepare_dataset(
     dedup: bool = False,
     name: str | None = None,
     min_length: int = 1,
+    overwrite: bool = False,
 ) -> PreparedData:
     """Detect the format of ``source`` (unless ``fmt`` is given), read it, and save it to ``out``.
 
     ``min_core``: iterative k-core on users and items (0 = off). ``dedup``: keep only the earliest
     interaction of each (user, item) pair. ``min_length``: drop users with fewer interactions.
+    ``overwrite``: replace the prepared dataset already in ``out`` (its three files only).
     Returns the dataset; its ``meta["warnings"]`` holds counts the caller should show (``summary``).
     """
+    check_not_in_source(Path(source), Path(out))
+    check_output_folder(Path(out), overwrite)  # before reading: a refusal should not wait for the data
     data = read_dataset(Path(source), fmt, name=name, min_core=min_core, dedup=dedup, min_length=min_length)
-    data.save(out)
+    data.save(out, overwrite=overwrite)
     return data
+
+
+def check_not_in_source(source: Path, out: Path) -> None:
+    """The output folder is neither the raw data's folder nor inside a source folder."""
+    folder = (source if source.is_dir() else source.parent).resolve()
+    target = out.resolve()
+    if target == source.resolve() or target == folder or (source.is_dir() and folder in target.parents):
+        raise DataError(
+            f"--out {out} is {'inside ' if target != folder else ''}the source folder {folder}; write the "
+            "prepared dataset to a folder of its own (e.g. a sibling 'prepared')"
+        )
 
 
 def summary(data: PreparedData) -> str:

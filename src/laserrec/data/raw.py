@@ -43,15 +43,42 @@ def clean_text(value: object, sep: str = " ") -> str:
 
 
 def item_text(
-    title: object, brand: object = "", categories: object = "", description: object = ""
+    title: object,
+    brand: object = "",
+    categories: object = "",
+    description: object = "",
+    warnings: Counter | None = None,
 ) -> ItemText:
-    """An ``ItemText`` from raw field values; list-valued categories are joined with ", "."""
+    """An ``ItemText`` from raw field values; list-valued categories are joined with ", ".
+
+    A value that is not text (a dict; a list, for a title or brand) is dropped and counted in ``warnings``
+    as ``<field>_not_text``; a title that cleaning leaves empty is counted as ``title_emptied_by_cleaning``.
+    """
+    counts = Counter() if warnings is None else warnings
     return ItemText(
-        title=clean_text(title),
-        brand=clean_text(brand),
-        categories=clean_text(categories, sep=", "),
-        description=clean_text(description),
+        title=_field_text(title, "title", counts),
+        brand=_field_text(brand, "brand", counts),
+        categories=_field_text(categories, "categories", counts, sep=", "),
+        description=_field_text(description, "description", counts),
     )
+
+
+def _field_text(value: object, name: str, warnings: Counter, sep: str = " ") -> str:
+    if value is None or (isinstance(value, (str, list, tuple)) and not value):
+        return ""
+    lists = name in ("categories", "description")
+    if not (_scalar(value) or (lists and isinstance(value, (list, tuple)) and all(map(_scalar, value)))):
+        warnings[f"{name}_not_text"] += 1
+        return ""
+    text = clean_text(value, sep)
+    if not text and name == "title":  # an item's name lost; an empty description loses little
+        warnings["title_emptied_by_cleaning"] += 1
+    return text
+
+
+def _scalar(value: object) -> bool:
+    """Text, or a number standing for text (a title "1984" read from JSON as 1984)."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def add_text(texts: dict[str, ItemText], item: str, text: ItemText, warnings: Counter) -> None:

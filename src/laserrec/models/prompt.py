@@ -1,7 +1,8 @@
 """The prompt template of the LLM models (Laser, Lite-LLM4Rec, DARec): one for users and items alike.
 
 Every piece is tokenized once: the header, the numbering ``"\\n>> k."`` for k = 1..max_history, and
-each item's line body ``" <title> (brand: <brand>, category: <category>)"`` for the whole catalog.
+each item's line body ``" <title> (brand: <brand>, category: <category>)"`` for the whole catalog
+(an item without a title is named by its description, else as "untitled item": ``item_name``).
 A prompt is then a concatenation of cached token ids — no text is tokenized per batch. (Token
 boundaries therefore sit at the piece edges; a BPE merge across an edge is lost, which is harmless.)
 """
@@ -37,9 +38,19 @@ def attribute_text(item: ItemText) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
+UNTITLED = "untitled item"
+
+
+def item_name(item: ItemText) -> str:
+    """What names an item in a prompt: its title; else its description (cut to the title's token budget,
+    as a title is); else ``UNTITLED``. Real catalogs have items without a title; brand and category
+    still follow in the attributes."""
+    return item.title.strip() or item.description.strip() or UNTITLED
+
+
 def item_line(k: int, item: ItemText) -> str:
     """The full text of one history line (for reading and tests; building uses cached ids)."""
-    return f"\n>> {k}. {item.title.strip()}{attribute_text(item)}"
+    return f"\n>> {k}. {item_name(item)}{attribute_text(item)}"
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -99,11 +110,8 @@ class PromptBuilder:
 
     @staticmethod
     def _item_lines(tokenizer, items: Sequence[ItemText], max_title_tokens: int) -> list[list[int]]:
-        """Line body ids per item id (index 0 = padding = []); titles cut to ``max_title_tokens``."""
-        for i, item in enumerate(items[1:], start=1):
-            if not item.title.strip():
-                raise ConfigError(f"item {i} has no title; the prompt needs a title for every item")
-        titles = tokenizer([" " + t.title.strip() for t in items[1:]], add_special_tokens=False)["input_ids"]
+        """Line body ids per item id (index 0 = padding = []); names cut to ``max_title_tokens``."""
+        titles = tokenizer([" " + item_name(t) for t in items[1:]], add_special_tokens=False)["input_ids"]
         attrs = tokenizer([attribute_text(t) for t in items[1:]], add_special_tokens=False)["input_ids"]
         return [[]] + [t[:max_title_tokens] + a for t, a in zip(titles, attrs, strict=True)]
 

@@ -38,7 +38,7 @@ def sample_users(data_dir: str | Path, out: Path, n_users: int, seed: int) -> Pa
         name=f"{data.name}-sample{n_users}",
         meta={"sampled_from": str(Path(data_dir).resolve())},
     )
-    return sample.save(out)
+    return sample.save(out, overwrite=True)  # the search's own sample: a rerun replaces it
 
 
 def count_layers(llm: str) -> int:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from laserrec.config import check, field
+from laserrec.config import check, check_range, field
+
+MAX_SEED = 2**32 - 1  # the range numpy and torch seeds share on every platform
+MAX_THREADS = 1024  # more is a typo, not a machine: torch accepts it and then crashes at exit
 
 
 @dataclass
@@ -36,14 +39,20 @@ class TrainConfig:
     threads: int = field(0, "torch threads (0 = all cores)")
 
     def __post_init__(self) -> None:
-        check(self.epochs >= 0 and self.batch_size > 0, "epochs must be >= 0 and batch_size > 0")
+        check_range(self, ("epochs", "min_epochs", "valid_users", "samples_per_epoch", "save_every_steps"), 0)
+        check_range(self, ("batch_size", "patience", "eval_every", "eval_batch_size"), 1)
+        check_range(self, ("weight_decay", "grad_clip", "max_train_minutes"), 0)
         check(self.lr > 0, f"lr must be positive, got {self.lr}")
-        check(self.patience > 0 and self.eval_every > 0, "patience and eval_every must be positive")
-        check(self.min_epochs >= 0, f"min_epochs must be >= 0, got {self.min_epochs}")
-        check(self.max_train_minutes >= 0, f"max_train_minutes must be >= 0, got {self.max_train_minutes}")
+        check_range(self, ("seed",), 0, MAX_SEED)
+        check_range(self, ("threads",), 0, MAX_THREADS)
         check(self.train_on in ("train", "heldout"), f"train_on {self.train_on!r}: expected train|heldout")
         metric, _, k = self.valid_metric.partition("@")
         check(
-            metric == "mrr" or (metric in ("recall", "ndcg") and k.isdigit()),
-            f"valid_metric {self.valid_metric!r}: use recall@K, ndcg@K or mrr",
+            metric == "mrr" or (metric in ("recall", "ndcg") and k.isdigit() and int(k) >= 1),
+            f"valid_metric {self.valid_metric!r}: use recall@K, ndcg@K (K >= 1) or mrr",
         )
+
+    def cutoffs(self, base: tuple[int, ...] = (5, 10, 20)) -> tuple[int, ...]:
+        """``base`` and the K of ``valid_metric``: validation computes both, so selection can use it."""
+        _, _, k = self.valid_metric.partition("@")
+        return tuple(sorted({*base, int(k)})) if k else base

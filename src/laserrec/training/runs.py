@@ -1,12 +1,17 @@
 """A run folder: config.json, checkpoints, log.jsonl, metrics.json. Train, resume and evaluate one.
 
-RUN_DIR/config.json   {"model", "data", "model_config", "train", "recipe", "version"}
+RUN_DIR/config.json   {"model", "data", "data_from_run", "data_hash", "cf_run", "model_config", "train",
+                       "recipe", "version"} (the inputs' places and hashes: ``training.inputs``)
 RUN_DIR/last.pt       latest checkpoint (resume); best.pt: best validation epoch
 RUN_DIR/log.jsonl     one line per epoch; metrics.json: best epoch, valid and test metrics
+
+Every setting is checked before any work; config.json is written once the model and the trainer are
+built, so a folder whose run never wrote a checkpoint can simply be started again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -20,10 +25,11 @@ from laserrec.config import build_config, load_file, save_json
 from laserrec.data.dataset import PreparedData, leave_one_out
 from laserrec.errors import ConfigError
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.llm.backbone import freeze
-from laserrec.models.base import CollaborativeEncoder, Recommender
+from laserrec.models.base import Recommender
 from laserrec.models.registry import get_spec
 from laserrec.training.config import TrainConfig
+from laserrec.training.inputs import cf_record, data_record, find_cf, find_data
+from laserrec.training.resume import check_resume_settings
 from laserrec.training.trainer import Trainer, load_best
 
 KS = (5, 10, 20)
@@ -41,17 +47,23 @@ def resolve_recipe(model: str, recipe: str | None) -> tuple[str | None, dict]:
 
 
 def resolve_configs(
-    model: str, file_values: dict, overrides: dict, recipe: str | None = None
+    model: str,
+    file_values: dict,
+    overrides: dict,
+    recipe: str | None = None,
+    base: tuple[dict, dict] | None = None,
 ) -> tuple[Any, TrainConfig]:
     """Route every key to the model config or the train config; unknown keys are an error.
 
-    Layers, later wins: the model's training defaults < the recipe (``recipe``, else the model's
-    default recipe) < the config file < the command line."""
+    Layers, later wins: the model's training defaults < the recipe (``recipe``, else the model's default
+    recipe) < the config file < the command line. ``base``: (model config, train config) values to start
+    from instead of the defaults and the recipe (a run's own, on resume)."""
     spec = get_spec(model)
     model_keys = {f.name for f in dataclasses.fields(spec.config_cls)}
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    name, recipe_values = resolve_recipe(model, recipe)
-    layers: dict[str, list] = {"model": [], "train": [("defaults", spec.train_defaults)]}
+    name, recipe_values = resolve_recipe(model, recipe) if base is None else (None, {})
+    model_base, train_base = base or ({}, spec.train_defaults)
+    layers: dict[str, list] = {"model": [("the run", model_base)], "train": [("defaults", train_base)]}
     for source, values in (
         (f"recipe {name}", recipe_values),
         ("config file", file_values),
@@ -83,45 +95,104 @@ def saved_model_config(model: str, values: dict) -> dict:
 
 def build_model(model: str, model_config: Any, data: PreparedData, seed: int) -> Recommender:
     torch.manual_seed(seed)
-    return get_spec(model).build(model_config, data, load_frozen_cf)
+    try:
+        return get_spec(model).build(model_config, data, load_frozen_cf)
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and "alloc" not in str(e):
+            raise
+        raise ConfigError(
+            f"{model}: not enough memory to build the model with these settings ({str(e).splitlines()[0]})"
+        ) from None
 
 
 def train_run(
-    model: str,
-    data_dir: str | Path,
+    model: str | None,
+    data_dir: str | Path | None,
     out: str | Path,
     config_file: str | None = None,
     overrides: dict | None = None,
     recipe: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    accept_changed: bool = False,
 ) -> dict:
+    """Train ``model`` on the prepared dataset in ``data_dir`` into the run folder ``out``.
+
+    ``resume``: continue the run in ``out``; ``model``, ``data_dir`` and settings may be given again
+    (see ``training.resume``), and ``accept_changed`` accepts a dataset or cf run whose hash changed."""
     out = Path(out)
     if resume:
-        return _resume_run(out, progress)
-    if (out / "config.json").exists():
-        raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
-    data = PreparedData.load(data_dir)
+        if recipe is not None:
+            raise ConfigError(f"--recipe {recipe}: --resume continues the run with the settings it has")
+        return _resume_run(model, data_dir, out, config_file, overrides, accept_changed, progress)
+    if model is None or data_dir is None:
+        raise ConfigError("a new run needs --model and --data")
     model_cfg, train_cfg = resolve_configs(
         model, load_file(config_file) if config_file else {}, overrides or {}, recipe
     )
-    out.mkdir(parents=True, exist_ok=True)
+    _check_new_run_folder(out)
+    data = PreparedData.load(data_dir)
+    if getattr(model_cfg, "cf_run", ""):  # absolute: a path relative to this folder means nothing elsewhere
+        model_cfg = dataclasses.replace(model_cfg, cf_run=str(Path(model_cfg.cf_run).resolve()))
+    _set_threads(train_cfg)
+    net = build_model(model, model_cfg, data, train_cfg.seed)
     run_config = {
         "model": model,
-        "data": str(Path(data_dir).resolve()),
+        **data_record(out, Path(data_dir), data),
+        "cf_run": cf_record(out, getattr(net, "cf", None)),
         "recipe": resolve_recipe(model, recipe)[0],
         "model_config": dataclasses.asdict(model_cfg),
         "train": dataclasses.asdict(train_cfg),
         "version": __version__,
     }
-    _set_threads(train_cfg)
-    net = build_model(model, model_cfg, data, train_cfg.seed)
-    save_json(run_config, out / "config.json")
     return _fit_and_test(net, data, train_cfg, out, run_config, resume=False, progress=progress)
 
 
-def _resume_run(out: Path, progress: bool) -> dict:
-    net, data, train_cfg, run_config = load_run(out, checkpoint=None)
+def _has_checkpoint(out: Path) -> bool:
+    return (out / "last.pt").exists() or (out / "best.pt").exists()
+
+
+def _check_new_run_folder(out: Path) -> None:
+    """A folder with a run that wrote a checkpoint is refused; one whose run never did is started again."""
+    if not (out / "config.json").exists():
+        return
+    if _has_checkpoint(out):
+        raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
+    print(
+        f"{out} holds a run that never wrote a checkpoint (stopped before its first one, or its settings "
+        "failed): starting it again with the settings given now"
+    )
+
+
+def _resume_run(
+    model: str | None,
+    data_dir: str | Path | None,
+    out: Path,
+    config_file: str | None,
+    overrides: dict | None,
+    accept_changed: bool,
+    progress: bool,
+) -> dict:
+    """Continue the run in ``out``: what is given again is checked against it, safe changes applied."""
+    run_config = read_run_config(out)
+    if model is not None and model != run_config["model"]:
+        raise ConfigError(
+            f"--model {model}: {out} holds a {run_config['model']} run; --resume continues it as it is "
+            "(leave --model out, or train the other model in another --out)"
+        )
+    values = {**(load_file(config_file) if config_file else {}), **(overrides or {})}
+    cf_given = values.pop("cf_run", None) or None
+    base = (saved_model_config(run_config["model"], run_config["model_config"]), run_config["train"])
+    model_cfg, train_cfg = resolve_configs(run_config["model"], {}, values, None, base)
+    for notice in check_resume_settings(run_config, model_cfg, train_cfg):
+        print(notice)
+    run_config["train"] = dataclasses.asdict(train_cfg)
+    net, data, train_cfg, run_config = _load(out, run_config, None, None, data_dir, cf_given, accept_changed)
+    if not (out / "last.pt").exists():
+        print(
+            f"{out}: no checkpoint yet (the run stopped before its first one): starting it from the beginning"
+        )
+        return _fit_and_test(net, data, train_cfg, out, run_config, resume=False, progress=progress)
     return _fit_and_test(net, data, train_cfg, out, run_config, resume=True, progress=progress)
 
 
@@ -142,7 +213,9 @@ def _fit_and_test(
         f"{split.skipped_users} users too short to evaluate"
     )
     start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(net, split, train_cfg, out, run_config, progress=progress)
+    save_json(run_config, out / "config.json")  # only now: every setting has been accepted
     state = trainer.fit(resume=resume)
     load_best(net, out, run_config["model_config"], data.n_items)
     results = {
@@ -158,7 +231,13 @@ def _fit_and_test(
     sets = {"valid": split.valid.sample(train_cfg.valid_users, train_cfg.seed), "test": split.test}
     for name, eval_set in sets.items():
         results[name], _ = evaluate(
-            net, eval_set, net.history_len, KS, train_cfg.eval_batch_size, train_cfg.mask_seen, progress
+            net,
+            eval_set,
+            net.history_len,
+            train_cfg.cutoffs(KS),
+            train_cfg.eval_batch_size,
+            train_cfg.mask_seen,
+            progress,
         )
     results["skipped_users"] = split.skipped_users
     from laserrec.inference.recommender import write_index
@@ -168,26 +247,71 @@ def _fit_and_test(
     return results
 
 
+def read_run_config(run_dir: str | Path) -> dict:
+    """A run folder's config.json; a missing or damaged one is a ``ConfigError`` naming the folder."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.json)")
+    try:
+        run_config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(run_config, dict) or not {"model", "model_config", "train"} <= set(run_config):
+        raise ConfigError(f"{path}: not a laserrec run config (needs model, model_config and train)")
+    return run_config
+
+
 def load_run(
-    run_dir: str | Path, checkpoint: str | None = "best.pt", model_overrides: dict | None = None
+    run_dir: str | Path,
+    checkpoint: str | None = "best.pt",
+    model_overrides: dict | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    cf_run: str | Path | None = None,
+    accept_changed: bool = False,
 ) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
     """Rebuild a run's model from its config.json (and load ``checkpoint`` unless None).
 
     ``model_overrides`` change model settings that leave the trainable weights as they are (e.g. the frozen
-    LLM's dtype); the checkpoint is still checked against the run's own config."""
+    LLM's dtype); the checkpoint is still checked against the run's own config. ``data_dir`` and ``cf_run``
+    say where the run's dataset and frozen ID run are now (default: where the run recorded them, the
+    places relative to the run folder first); both are checked against the hashes the run recorded, and
+    a change is refused unless ``accept_changed``."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.json)")
-    run_config = json.loads((run_dir / "config.json").read_text())
+    run_config = read_run_config(run_dir)
+    return _load(run_dir, run_config, checkpoint, model_overrides, data_dir, cf_run, accept_changed)
+
+
+def _load(
+    run_dir: Path,
+    run_config: dict,
+    checkpoint: str | None,
+    model_overrides: dict | None,
+    data_dir: str | Path | PreparedData | None,
+    cf_run: str | Path | None,
+    accept_changed: bool,
+) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
     spec = get_spec(run_config["model"])
-    data = PreparedData.load(run_config["data"])
+    recorded = json.dumps(run_config, sort_keys=True)
+    if isinstance(data_dir, PreparedData):  # already loaded by the caller, its hash checked there
+        data = data_dir
+    else:
+        _, data = find_data(run_dir, run_config, data_dir, accept_changed)
+    cf_dir = find_cf(run_dir, run_config, cf_run, accept_changed)
     saved = saved_model_config(run_config["model"], run_config["model_config"])
-    model_cfg = spec.config_cls(**{**saved, **(model_overrides or {})})
+    model_values = {**saved, **(model_overrides or {})}
+    if cf_dir is not None:
+        model_values["cf_run"] = str(Path(cf_dir).resolve())
+    model_cfg = spec.config_cls(**model_values)
     train_cfg = TrainConfig(**run_config["train"])
     _set_threads(train_cfg)
     net = build_model(run_config["model"], model_cfg, data, train_cfg.seed)
     if checkpoint:
-        load_best(net, run_dir, run_config["model_config"], data.n_items)
+        ckpt = load_best(net, run_dir, run_config["model_config"], data.n_items)
+        net.checkpoint_checksum = ckpt["checksum"]  # what a run reading this one records (load_frozen_cf)
+    if json.dumps(run_config, sort_keys=True) != recorded and (run_dir / "config.json").is_file():
+        with contextlib.suppress(OSError):  # inputs found, hashes matching, somewhere new: remember where
+            save_json(run_config, run_dir / "config.json")
     return net, data, train_cfg, run_config
 
 
@@ -196,13 +320,20 @@ def load_frozen_cf(run_dir: str | Path, data: PreparedData) -> Recommender:
 
     Laser's M-Former and DARec's collaborative tokens read it; it is never trained or saved with them.
     """
+    from laserrec.llm.backbone import freeze
+    from laserrec.models.base import CollaborativeEncoder
+
     if not run_dir or not (Path(run_dir) / "config.json").is_file():
         raise ConfigError(
             f"cf_run {str(run_dir)!r} is not a run folder; train SASRec or BERT4Rec first "
             f"(laserrec train --model sasrec ...) and pass its folder with --cf"
         )
     threads = torch.get_num_threads()
-    net, cf_data, _, run_config = load_run(run_dir)
+    cf_config = read_run_config(run_dir)
+    same_data = cf_config.get("data_hash") == data.known_hash()  # the usual case: no second load
+    net, cf_data, _, run_config = _load(
+        Path(run_dir), cf_config, "best.pt", None, data if same_data else None, None, False
+    )
     torch.set_num_threads(threads)  # load_run applies the ID run's own thread setting
     if not isinstance(net, CollaborativeEncoder):
         raise ConfigError(
@@ -215,13 +346,28 @@ def load_frozen_cf(run_dir: str | Path, data: PreparedData) -> Recommender:
         )
     if cf_data.item_ids != data.item_ids:
         raise ConfigError(f"cf_run {run_dir} was trained on another dataset: same item count, other item ids")
-    return freeze(net)
+    frozen = freeze(net)
+    frozen.source_run = Path(run_dir)  # with its checkpoint_checksum, recorded by the run that reads it
+    return frozen
 
 
 def evaluate_run(
-    run_dir: str | Path, split_name: str = "test", mask_seen: bool | None = None, progress: bool = True
+    run_dir: str | Path,
+    split_name: str = "test",
+    mask_seen: bool | None = None,
+    progress: bool = True,
+    *,
+    data_dir: str | Path | None = None,
+    cf_run: str | Path | None = None,
+    accept_changed: bool = False,
 ) -> dict:
-    net, data, train_cfg, run_config = load_run(run_dir)
+    """Full-ranking evaluation of a run's best checkpoint on ``split_name``; also written to the run folder.
+    ``data_dir``, ``cf_run``, ``accept_changed``: as ``load_run``."""
+    if split_name not in ("valid", "test"):
+        raise ConfigError(f"split {split_name!r}: expected valid or test")
+    net, data, train_cfg, run_config = load_run(
+        run_dir, data_dir=data_dir, cf_run=cf_run, accept_changed=accept_changed
+    )
     split = leave_one_out(data)
     mask = train_cfg.mask_seen if mask_seen is None else mask_seen
     metrics, _ = evaluate(

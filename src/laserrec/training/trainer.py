@@ -115,7 +115,7 @@ class Trainer:
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.run_dir / "last.pt", self.run_config["model_config"], self.split.n_items)
         self.model.load_trainable_state_dict(ckpt["model"])
-        self.state = TrainState(**ckpt["state"])
+        self.state = TrainState(**{**ckpt["state"], "stopped_by": ""})  # a new budget may let it go on
         phase = self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0]
         self.model.set_phase(phase)
         try:
@@ -164,9 +164,10 @@ class Trainer:
         phase, max_epochs = self.schedule[st.phase_idx]
         if st.phase_idx > 0 and st.epoch == 0 and st.step == 0 and (self.run_dir / "best.pt").exists():
             # a later phase starts from the best epoch of the previous one, with a fresh optimizer
-            self.model.load_trainable_state_dict(
-                torch.load(self.run_dir / "best.pt", weights_only=False)["model"]
+            best = load_checkpoint(
+                self.run_dir / "best.pt", self.run_config["model_config"], self.split.n_items
             )
+            self.model.load_trainable_state_dict(best["model"])
             self.optimizer = self._new_optimizer(phase)
             st.bad_epochs = 0
         self.model.set_phase(phase)
@@ -247,11 +248,12 @@ class Trainer:
                 self.model,
                 self.valid,
                 self.model.history_len,
+                self.cfg.cutoffs(),
                 batch_size=self.cfg.eval_batch_size,
                 mask_seen=self.cfg.mask_seen,
                 progress=self.progress,
             )
-            score = metrics[self.cfg.valid_metric] if self.cfg.valid_metric in metrics else metrics["mrr"]
+            score = metrics[self.cfg.valid_metric]
             row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
             if score > st.best_score:
                 st.best_score, st.best_epoch, st.bad_epochs = score, st.global_epoch, 0

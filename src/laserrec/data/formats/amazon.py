@@ -42,7 +42,9 @@ def _read_meta(path: Path, warnings: Counter) -> dict[str, ItemText]:
     texts: dict[str, ItemText] = {}
     for n, row in iter_json_lines(path):
         asin = ident(field(row, "asin", path, n), "asin", path, n)
-        text = item_text(row.get("title"), row.get("brand"), row.get("category"), row.get("description"))
+        text = item_text(
+            row.get("title"), row.get("brand"), row.get("category"), row.get("description"), warnings
+        )
         if not text.title:
             warnings["meta_without_title"] += 1
             continue

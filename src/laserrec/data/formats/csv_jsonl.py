@@ -37,7 +37,7 @@ def _read_texts(path: Path, warnings: Counter) -> dict[str, ItemText]:
         add_text(
             texts,
             item,
-            item_text(title, row.get("brand"), row.get("categories"), row.get("description")),
+            item_text(title, row.get("brand"), row.get("categories"), row.get("description"), warnings),
             warnings,
         )
     return texts
@@ -58,13 +58,14 @@ def _read_interactions(path: Path, texts: dict[str, ItemText], text_file: Path) 
     events: dict[str, list[tuple[float, str]]] = {}
     with open_text(path, newline="") as f:
         reader = csv.reader(f)
+        start = 1  # the line the next row starts on: a quoted field may carry a row over several lines
         try:
             header = next(reader, None)
             if not header:
                 raise DataError(f"{path}: file is empty")
             cols = _columns(header, path)
             for row in reader:
-                n = reader.line_num
+                n, start = _row_place(start, reader.line_num), reader.line_num + 1
                 if not any(cell.strip() for cell in row):
                     continue
                 if len(row) != len(header):
@@ -75,7 +76,14 @@ def _read_interactions(path: Path, texts: dict[str, ItemText], text_file: Path) 
                 user = ident(row[cols["user"]], "user", path, n)
                 events.setdefault(user, []).append((parse_time(row[cols["time"]], path, n), item))
         except csv.Error as e:
-            raise DataError(f"{at(path, reader.line_num)}: malformed CSV ({e})") from None
+            raise DataError(f"{at(path, _row_place(start, reader.line_num))}: malformed CSV ({e})") from None
     if not events:
         raise DataError(f"{path}: no interaction rows after the header")
     return events
+
+
+def _row_place(start: int, end: int) -> int | str:
+    """Where a row is: its line, or, for a row carried over several lines by a quote, where it opens."""
+    if end <= start:
+        return start
+    return f"line {start} (a quote opened there runs on to line {end}: is it closed?)"

@@ -18,8 +18,9 @@ from laserrec.errors import DataError
 
 def parse(inter_file: Path, item_file: Path | None) -> RawData:
     assert item_file is not None, "lcrec needs an item file"
-    texts = _read_items(item_file)
-    return RawData(_read_sequences(inter_file, texts, item_file), texts, Counter())
+    warnings: Counter = Counter()
+    texts = _read_items(item_file, warnings)
+    return RawData(_read_sequences(inter_file, texts, item_file), texts, warnings)
 
 
 def _object(path: Path, what: str) -> dict:
@@ -31,7 +32,7 @@ def _object(path: Path, what: str) -> dict:
     return doc
 
 
-def _read_items(path: Path) -> dict[str, ItemText]:
+def _read_items(path: Path, warnings: Counter) -> dict[str, ItemText]:
     texts = {}
     for key, entry in _object(path, '{item: {"title": ..., ...}}').items():
         where = f"item {key!r}"
@@ -39,7 +40,7 @@ def _read_items(path: Path) -> dict[str, ItemText]:
             raise DataError(f"{path}, {where}: expected an object with title/brand/categories/description")
         title = field(entry, "title", path, where)
         texts[ident(key, "item id", path, where)] = item_text(
-            title, entry.get("brand"), entry.get("categories"), entry.get("description")
+            title, entry.get("brand"), entry.get("categories"), entry.get("description"), warnings
         )
     return texts
 

@@ -71,6 +71,6 @@ def _read_items(path: Path, warnings: Counter) -> dict[str, ItemText]:
             title = f"{title.strip()} ({', '.join(years)})"
         genres = [", ".join(row[c].split()) for c in GENRE_COLUMNS if c in row]
         categories = ", ".join(g for g in genres + [row.get("categories", "")] if g)
-        text = item_text(title, row.get("brand", ""), categories, row.get("description", ""))
+        text = item_text(title, row.get("brand", ""), categories, row.get("description", ""), warnings)
         add_text(texts, ident(row["item_id"], "item_id", path, n), text, warnings)
     return texts

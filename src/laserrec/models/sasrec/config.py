@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from laserrec.config import check, field
+from laserrec.config import check, check_range, field
 from laserrec.models.repeat import RepeatOptions, check_repeat
 
 
@@ -20,7 +20,8 @@ class SASRecConfig(RepeatOptions):
 
     def __post_init__(self) -> None:
         check_repeat(self)
-        check(self.hidden_size > 0 and self.n_layers > 0, "hidden_size and n_layers must be positive")
+        check_range(self, ("hidden_size", "n_layers", "n_heads", "inner_size"), 1)
         check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
-        check(0 <= self.dropout < 1 and 0 <= self.attn_dropout < 1, "dropouts must be in [0, 1)")
+        for name in ("dropout", "attn_dropout"):
+            check(0 <= getattr(self, name) < 1, f"{name} must be in [0, 1), got {getattr(self, name)}")
         check(self.max_len >= 2, f"max_len must be >= 2, got {self.max_len}")
