@@ -24,7 +24,7 @@ import torch
 
 import laserrec
 from laserrec.data.dataset import PreparedData, leave_one_out
-from laserrec.data.hide import HIDDEN_FILE, hide_items
+from laserrec.data.hide import hide_items
 from laserrec.evaluation.floors import text_item_embeddings, text_users
 from laserrec.pipeline import run_or_reuse
 
@@ -45,7 +45,6 @@ def visible_dataset(data: PreparedData, share: float, seed: int, out: Path) -> t
     visible, hidden = hide_items(data, share, seed)
     if not (folder / "meta.json").exists():
         visible.save(folder)
-        (folder / HIDDEN_FILE).write_text("".join(json.dumps(r) + "\n" for r in hidden), encoding="utf-8")
     return folder, hidden
 
 

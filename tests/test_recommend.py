@@ -224,3 +224,34 @@ def test_cli_recommend_index_and_add_items(runs, tmp_path):
     assert code == 0 and "30 items (dot" in out
     code, out = run("add-items", str(runs / "sasrec"), "--items", str(tmp_path / "h.jsonl"))
     assert code == 2
+
+
+def test_prepare_hides_items_and_add_items_brings_them_back_by_text(tmp_path, tiny_llama):
+    from test_cli import write_csv_dataset
+
+    write_csv_dataset(tmp_path / "raw")
+    code, out = run("prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "data"), "--hide-items", "0.3")
+    assert code == 0 and "hidden: 2 items (0.3 of the catalog, seed 0)" in out
+    meta = json.loads((tmp_path / "data" / "meta.json").read_text())
+    hidden = [r["item"] for r in meta["hidden_items"]["items"]]
+    assert meta["n_items"] == 5 and len(hidden) == 2 and not set(hidden) & set(meta["item_ids"])
+    code, again = run(
+        "prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "data2"), "--hide-items", "0.3"
+    )
+    assert (
+        json.loads((tmp_path / "data2" / "meta.json").read_text())["hidden_items"]["items"]
+        == meta["hidden_items"]["items"]
+    )
+    sequences = np.load(tmp_path / "data" / "sequences.npz")["items"]
+    assert sequences.max() == 5  # every interaction with a hidden item left with it
+    train_run("sasrec", tmp_path / "data", tmp_path / "sas", overrides=SASREC, progress=False)
+    laser = {**LASER, "llm": tiny_llama, "cf_run": str(tmp_path / "sas"), "max_history": 2}
+    train_run(
+        "laser", tmp_path / "data", tmp_path / "laser", overrides=laser, recipe="paper-cpu", progress=False
+    )
+    code, out = run("add-items", str(tmp_path / "laser"), "--items", str(tmp_path / "data"))
+    assert code == 0 and "added 2 item(s)" in out and "now holds 7" in out
+    top = laserrec.load(tmp_path / "laser").recommend([meta["item_ids"][0]], k=7)
+    assert set(hidden) <= {i["id"] for i in top}
+    code, out = run("add-items", str(tmp_path / "laser"), "--items", str(tmp_path / "raw"))
+    assert code == 2 and "not a prepared dataset with hidden items" in out

@@ -43,6 +43,13 @@ def prepare(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="replace the prepared dataset in --out (only its own three files)"
     ),
+    hide_items: float = typer.Option(
+        0.0,
+        "--hide-items",
+        help="leave out this share of the items and their interactions (0 = none); "
+        "their text stays in meta.json for `laserrec add-items RUN --items OUT`",
+    ),
+    seed: int = typer.Option(0, "--seed", help="which items --hide-items draws"),
 ) -> None:
     """Validate raw data, remap ids (0 = padding), keep item text, and write one prepared dataset.
 
@@ -50,7 +57,7 @@ def prepare(
     from laserrec.data.prepare import prepare_dataset, summary
 
     data = prepare_dataset(
-        source, out, fmt=fmt, min_core=min_core, dedup=dedup, name=name, overwrite=overwrite
+        source, out, fmt, min_core, dedup, name, overwrite=overwrite, hide_items=hide_items, seed=seed
     )
     typer.echo(summary(data))
     typer.echo(f"prepared dataset written to {out}")

@@ -1,6 +1,8 @@
 """Hide a share of the items from a dataset: the items and every interaction with them leave it, and their
-text is kept aside in the schema ``laserrec add-items`` reads — to measure recommending items that no
-model was trained on. Deterministic: the same dataset, share and seed hide the same items."""
+text is kept aside (in ``meta.json``, in the schema ``laserrec add-items`` reads) — to measure recommending
+items that no model was trained on. Deterministic: the same dataset, share and seed hide the same items.
+``laserrec prepare --hide-items SHARE --seed N`` applies it; ``laserrec add-items RUN --items DATA_DIR``
+adds a prepared dataset's hidden items to a run."""
 
 from __future__ import annotations
 
@@ -9,15 +11,13 @@ import numpy as np
 from laserrec.data.dataset import ItemText, PreparedData
 from laserrec.errors import ConfigError
 
-HIDDEN_FILE = "hidden_items.jsonl"
-
 
 def hide_items(data: PreparedData, share: float, seed: int = 0) -> tuple[PreparedData, list[dict]]:
     """``data`` without round(share * n_items) items drawn uniformly (``seed``), and those items' rows
     ``{"item", "title", "brand", "categories", "description"}`` in their original id order.
 
     Remaining items keep their order and are renumbered 1..n; users left with no interaction go. The
-    returned dataset's ``meta["hidden_items"]`` records the share, seed, count and raw ids."""
+    returned dataset's ``meta["hidden_items"]`` records the share, seed, count and the rows."""
     if not 0 < share < 1:
         raise ConfigError(f"hide_items: share must be between 0 and 1, got {share}")
     n_hidden = int(round(share * data.n_items))
@@ -45,7 +45,7 @@ def hide_items(data: PreparedData, share: float, seed: int = 0) -> tuple[Prepare
             "seed": seed,
             "count": n_hidden,
             "users_dropped": data.n_users - len(users),
-            "raw_ids": [r["item"] for r in rows],
+            "items": rows,
         },
     }
     visible = PreparedData(

@@ -28,17 +28,25 @@ def prepare_dataset(
     name: str | None = None,
     min_length: int = 1,
     overwrite: bool = False,
+    hide_items: float = 0.0,
+    seed: int = 0,
 ) -> PreparedData:
     """Detect the format of ``source`` (unless ``fmt`` is given), read it, and save it to ``out``.
 
     ``min_core``: iterative k-core on users and items (0 = off). ``dedup``: keep only the earliest
     interaction of each (user, item) pair. ``min_length``: drop users with fewer interactions.
     ``overwrite``: replace the prepared dataset already in ``out`` (its three files only).
+    ``hide_items``: leave out this share of the items with their interactions, drawn with ``seed``
+    (their text stays in ``meta.json``; see ``data/hide.py``).
     Returns the dataset; its ``meta["warnings"]`` holds counts the caller should show (``summary``).
     """
     check_not_in_source(Path(source), Path(out))
     check_output_folder(Path(out), overwrite)  # before reading: a refusal should not wait for the data
     data = read_dataset(Path(source), fmt, name=name, min_core=min_core, dedup=dedup, min_length=min_length)
+    if hide_items:
+        from laserrec.data.hide import hide_items as hide
+
+        data = hide(data, hide_items, seed)[0]
     data.save(out, overwrite=overwrite)
     return data
 
@@ -65,6 +73,12 @@ def summary(data: PreparedData) -> str:
     ]
     if data.meta.get("filtering"):
         lines.append(f"filtering: {json.dumps(data.meta['filtering'])}")
+    hidden = data.meta.get("hidden_items")
+    if hidden:
+        lines.append(
+            f"hidden: {hidden['count']} items ({hidden['share']:g} of the catalog, seed {hidden['seed']}) "
+            f"with their interactions; {hidden['users_dropped']} users left with none"
+        )
     warnings = data.meta.get("warnings") or {}
     lines.append(f"warnings: {json.dumps(warnings)}" if warnings else "warnings: none")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """New items for a trained run, in the JSONL schema ``laserrec prepare`` reads for item text:
 one object per line, ``{"item": ID, "title": ..., "brand": ..., "categories": ..., "description": ...}``
-(``item`` required; at least one text field non-empty)."""
+(``item`` required; at least one text field non-empty) — or a prepared dataset folder whose items were
+hidden at ``prepare`` (``--hide-items``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from laserrec.inference.index import TEXT_FIELDS
 
 def read_new_items(source: str | Path | Iterable[dict], catalog: dict[str, int]) -> list[dict]:
     """Checked rows ``{"item", *TEXT_FIELDS}`` (text as str), in order. ``catalog``: raw ids already held."""
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        rows = list(_hidden_rows(Path(source)))
+    elif isinstance(source, (str, Path)):
         rows = list(_read_jsonl(Path(source)))
     else:
         rows = [(f"item {n}", row) for n, row in enumerate(source)]
@@ -46,6 +49,18 @@ def read_new_items(source: str | Path | Iterable[dict], catalog: dict[str, int])
     if not out:
         raise DataError("no items to add")
     return out
+
+
+def _hidden_rows(folder: Path):
+    meta = folder / "meta.json"
+    try:
+        hidden = json.loads(meta.read_text(encoding="utf-8")).get("hidden_items") if meta.is_file() else None
+    except ValueError as e:
+        raise DataError(f"{meta}: not valid JSON ({e})") from None
+    if not hidden:
+        raise DataError(f"{folder}: not a prepared dataset with hidden items (laserrec prepare --hide-items)")
+    for n, row in enumerate(hidden["items"]):
+        yield f"{meta}: hidden item {n}", row
 
 
 def _read_jsonl(path: Path):
