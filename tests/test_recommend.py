@@ -255,3 +255,17 @@ def test_prepare_hides_items_and_add_items_brings_them_back_by_text(tmp_path, ti
     assert set(hidden) <= {i["id"] for i in top}
     code, out = run("add-items", str(tmp_path / "laser"), "--items", str(tmp_path / "raw"))
     assert code == 2 and "not a prepared dataset with hidden items" in out
+
+
+def test_an_index_from_another_checkpoint_is_rebuilt_and_keeps_the_added_items(runs, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "laser"
+    shutil.copytree(runs / "laser", run_dir)
+    laserrec.load(run_dir).add_items([{"item": "n1", "title": "item 7 deluxe"}])
+    manifest = json.loads((run_dir / "index" / "manifest.json").read_text())
+    manifest["checkpoint"] = "0" * 64  # as if best.pt had changed since (a resumed run)
+    (run_dir / "index" / "manifest.json").write_text(json.dumps(manifest))
+    rec = laserrec.load(run_dir)
+    assert rec.n_items == 31 and rec.item("n1")["title"] == "item 7 deluxe"
+    assert json.loads((run_dir / "index" / "manifest.json").read_text())["checkpoint"] != "0" * 64

@@ -98,17 +98,23 @@ def load(run_dir: str | Path) -> LoadedRun:
     net, data, _, run_config = load_run(run_dir)
     net.eval()
     folder = run_dir / INDEX_DIR
-    index = None
+    index, added = None, []
     if (folder / "manifest.json").is_file():
         index = ItemIndex.load(folder)
         if index.checkpoint and index.checkpoint != file_sha256(run_dir / "best.pt"):
-            print(f"{folder}: written from another checkpoint than best.pt; rebuilding the index")
+            print(f"{folder}: written from another checkpoint than best.pt; rebuilding it from best.pt")
+            added = [
+                {"item": index.raw_ids[i], **index.texts[i]} for i in range(index.n_trained, index.n_items)
+            ]
             index = None
     if index is None:
         index = write_index(run_dir, net, data)
     else:
         _replay_added(net, index)
-    return LoadedRun(run_dir, run_config["model"], net, data, index)
+    run = LoadedRun(run_dir, run_config["model"], net, data, index)
+    if added:  # items added by text before the checkpoint changed: encoded again by the new weights
+        run.add_items(added)
+    return run
 
 
 def _replay_added(net, index: ItemIndex) -> None:
