@@ -97,6 +97,10 @@ def test_bodies_too_large_or_not_json_and_unknown_items_are_4xx(sasrec):
     assert reply.status_code == 422 and reply.json()["detail"].startswith("body: not valid JSON")
     reply = client.post("/recommend", content=b'{"history": ["i3"]}', headers={"content-type": "text/plain"})
     assert reply.status_code == 422 and "Content-Type: application/json" in reply.json()["detail"]
+    lone_surrogate = b'{"history": ["i3", "\\ud800"], "on_unknown": "skip"}'  # not text: refused
+    reply = client.post("/recommend", content=lone_surrogate, headers={"content-type": "application/json"})
+    assert reply.status_code == 422 and reply.json()["errors"][0]["field"] == "body.history.1"
+    assert client.get("/items/%ED%A0%80").status_code == 404  # not UTF-8 in the path
     assert client.get("/items/nope").status_code == 404 and "'nope'" in client.get("/items/nope").text
     assert client.get("/items", params={"q": ""}).status_code == 422
     assert client.get("/items", params={"q": "item", "limit": 0}).status_code == 422

@@ -207,7 +207,7 @@ def serve(
     batching: bool = typer.Option(
         True, "--batching/--no-batching", help="answer concurrent recommend requests in one model call"
     ),
-    batch_max: int = typer.Option(32, "--batch-max", min=1, help="most requests in one batch"),
+    batch_max: int = typer.Option(64, "--batch-max", min=1, help="most requests in one batch"),
     batch_wait_ms: float = typer.Option(
         5.0, "--batch-wait-ms", min=0, help="how long the first request of a batch waits for others"
     ),

@@ -39,21 +39,20 @@ class _Pending:
 
 class Batcher:
     """Collects concurrent requests and answers them with one ``recommend_many(histories, k, **options)``
-    call per group of identical options, run on ``executor``. Start it inside the event loop that serves."""
+    call per group of identical options. Started inside the event loop that serves, with the executor that
+    runs the calls."""
 
-    def __init__(
-        self, recommend_many: Callable, executor: Executor, max_size: int = 32, max_wait_ms: float = 5.0
-    ) -> None:
+    def __init__(self, recommend_many: Callable, max_size: int = 64, max_wait_ms: float = 5.0) -> None:
         if max_size < 1 or max_wait_ms < 0:
             raise ValueError(f"batch size must be >= 1 and wait >= 0 ms, got {max_size}, {max_wait_ms}")
-        self.recommend_many, self.executor = recommend_many, executor
+        self.recommend_many, self.executor = recommend_many, None
         self.max_size, self.max_wait = max_size, max_wait_ms / 1000
         self.calls = self.requests = 0  # recommend_many calls made, requests answered by them
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
 
-    async def start(self) -> None:
-        self._queue = asyncio.Queue()
+    async def start(self, executor: Executor) -> None:
+        self.executor, self._queue = executor, asyncio.Queue()
         self._task = asyncio.create_task(self._serve())
 
     async def stop(self) -> None:

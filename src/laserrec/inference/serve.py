@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -55,34 +54,28 @@ PAGE_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 log = logging.getLogger("laserrec.serve")
 
 
-class SafeJSON(JSONResponse):
-    """JSON that never fails on text a client sent: a lone surrogate is written as its escape."""
-
-    def render(self, content) -> bytes:
-        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode("utf-8", "backslashreplace")
-
-
 def create_app(
     run: LoadedRun,
     *,
     token: str | None = None,
     batching: bool = True,
-    batch_max: int = 32,
+    batch_max: int = 64,
     batch_wait_ms: float = 5.0,
     max_body: int = MAX_BODY,
 ) -> FastAPI:
     """The service of one loaded run. ``token``: when set, ``POST /items`` needs ``Authorization: Bearer
     TOKEN``. ``batching``: answer concurrent recommend requests together (up to ``batch_max`` requests or
     ``batch_wait_ms`` ms). ``max_body``: the largest request body in bytes."""
-    executor = ThreadPoolExecutor(1, thread_name_prefix="laserrec-model")
-    batcher = Batcher(run.recommend_many, executor, batch_max, batch_wait_ms)
+    executor = None  # the model's one worker thread, while the app runs
+    batcher = Batcher(run.recommend_many, batch_max, batch_wait_ms)
     started = time.monotonic()
 
     @asynccontextmanager
     async def lifespan(_):
+        nonlocal executor
+        executor = ThreadPoolExecutor(1, thread_name_prefix="laserrec-model")
         if batching:
-            await batcher.start()
+            await batcher.start(executor)
         yield
         await batcher.stop()
         executor.shutdown(wait=True)
@@ -92,7 +85,6 @@ def create_app(
         summary="Recommendations of a trained run: raw item ids in, ranked items with their text out",
         version=_version(),
         lifespan=lifespan,
-        default_response_class=SafeJSON,
     )
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_exception_handler(RequestValidationError, _invalid)
@@ -243,14 +235,14 @@ def _token_check(token: str):
     return check
 
 
-async def _invalid(_: Request, exc: RequestValidationError) -> SafeJSON:
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [{"field": _field(e), "message": _message(e)} for e in exc.errors()[:20]]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return SafeJSON({"detail": detail, "errors": errors}, status_code=422)
+    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
 
-async def _refused(_: Request, exc: LaserrecError) -> SafeJSON:
-    return SafeJSON({"detail": str(exc)}, status_code=422)
+async def _refused(_: Request, exc: LaserrecError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
 def _field(error: dict) -> str:

@@ -82,8 +82,13 @@ class Item(BaseModel):
     description: str
 
 
-class Ranked(Item):
+class Ranked(BaseModel):
     rank: int = Field(ge=1)
+    id: str
+    title: str
+    brand: str
+    categories: str
+    description: str
     score: float = Field(description="the model's score (higher ranks first)")
 
 
