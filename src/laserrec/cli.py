@@ -227,6 +227,40 @@ def add_items_cmd(
 
 
 @app.command()
+def serve(
+    run_dir: Path = typer.Argument(..., help="run folder written by `laserrec train`"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="address to bind (another than loopback is reachable from other machines)"
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port"),
+    token: str = typer.Option(
+        None, "--token", envvar="LASERREC_TOKEN", help="adding items needs 'Authorization: Bearer TOKEN'"
+    ),
+    batching: bool = typer.Option(
+        True, "--batching/--no-batching", help="answer concurrent recommend requests in one model call"
+    ),
+    batch_max: int = typer.Option(64, "--batch-max", min=1, help="most requests in one batch"),
+    batch_wait_ms: float = typer.Option(
+        5.0, "--batch-wait-ms", min=0, help="how long the first request of a batch waits for others"
+    ),
+    max_body_kb: int = typer.Option(1024, "--max-body-kb", min=1, help="largest request body (KiB)"),
+) -> None:
+    """Serve a run over HTTP: POST /recommend, /recommend/batch, /items; GET /items, /health, /docs, and
+    a page at / (search, build a history, see the top-k). See docs/serving.md."""
+    import laserrec
+
+    try:
+        from laserrec.inference.serve import serve as run_service
+    except ImportError as e:
+        raise LaserrecError(f"serving needs {e.name}: pip install 'laserrec[serve]'") from None
+    rec = laserrec.load(run_dir)
+    run_service(
+        rec, host, port, token=token, batching=batching, batch_max=batch_max,
+        batch_wait_ms=batch_wait_ms, max_body=max_body_kb * 1024,
+    )  # fmt: skip
+
+
+@app.command()
 def quickstart(
     out: Path = typer.Option(
         Path("runs/quickstart"), "--out", "-o", help="folder for data, runs and the table"

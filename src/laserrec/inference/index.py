@@ -13,9 +13,13 @@ killed at any point leaves the previous index whole.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -24,6 +28,7 @@ from laserrec.errors import ConfigError
 
 CHUNK = 65_536  # items scored per matrix product: a (B, CHUNK) float32 block
 TEXT_FIELDS = ("title", "brand", "categories", "description")
+WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -127,6 +132,36 @@ class ItemIndex:
 
     def item(self, row: int) -> dict:
         return {"id": self.raw_ids[row], **{k: self.texts[row].get(k, "") for k in TEXT_FIELDS}}
+
+    def search(self, query: str, limit: int = 20) -> list[int]:
+        """Rows whose title holds every word of ``query``, best first (case-insensitive; a query word matches
+        the title words it begins, so "star wa" finds "Star Wars"). Ranked by whole-word matches, then
+        shorter titles, then catalog order."""
+        words = WORD.findall(query.lower())
+        if not words:
+            return []
+        hits = (
+            (-sum(w in title for w in words), len(title), row)
+            for row, title in enumerate(self._title_words)
+            if all(any(t.startswith(w) for t in title) for w in words)
+        )
+        return [row for *_, row in heapq.nsmallest(limit, hits)]
+
+    def values(self, name: str, limit: int = 50) -> list[tuple[str, int]]:
+        """The most common values of a text field with their item counts (categories: each category of
+        the comma-separated paths), most common first; empty values are left out."""
+        if name not in TEXT_FIELDS:
+            raise ConfigError(f"unknown item field {name!r}; fields: {', '.join(TEXT_FIELDS)}")
+        counts: Counter = Counter()
+        for text in self.texts:
+            value = str(text.get(name, ""))
+            parts = {p.strip() for p in value.split(",")} if name == "categories" else {value.strip()}
+            counts.update(p for p in parts if p)
+        return sorted(counts.items(), key=lambda vc: (-vc[1], vc[0].lower()))[:limit]
+
+    @cached_property
+    def _title_words(self) -> list[tuple[str, ...]]:
+        return [tuple(WORD.findall(str(t.get("title", "")).lower())) for t in self.texts]
 
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path) -> Path:

@@ -149,6 +149,13 @@ class LoadedRun:
     def n_items(self) -> int:
         return self.index.n_items
 
+    @property
+    def takes_new_items(self) -> bool:
+        """Whether ``add_items`` works: the model scores items from their text (Laser, Lite-LLM4Rec)."""
+        from laserrec.models.base import Recommender
+
+        return type(self.net).add_items is not Recommender.add_items
+
     # ------------------------------------------------------------------ recommend
     def recommend(self, history: Sequence[str], k: int = 10, **options) -> Recommendations:
         """Top-k items for one history of raw item ids (oldest first). Options as ``recommend_many``.
@@ -248,6 +255,14 @@ class LoadedRun:
         if raw_id not in self.index.position:
             raise DataError(f"item {raw_id!r} is not in the catalog ({self.n_items:,} items)")
         return self.index.item(self.index.position[raw_id])
+
+    def search(self, query: str, limit: int = 20) -> list[dict]:
+        """Catalog items whose title holds every word of ``query`` (word starts, any case), best first.
+
+        >>> rec.search("star wars", limit=1)[0]["id"]      # doctest: +SKIP
+        '50'
+        """
+        return [self.index.item(row) for row in self.index.search(query, limit)]
 
     # ------------------------------------------------------------------ internals
     def _search(self, approximate: bool | str):
