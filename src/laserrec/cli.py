@@ -330,6 +330,45 @@ def search_adapters(
     typer.echo(f"train with: laserrec train --model darec --adapter_layout={','.join(layout)} ...")
 
 
+@app.command("plan", context_settings=EXTRA)
+def plan_cmd(
+    ctx: typer.Context,
+    model: str = typer.Option("laser", "--model", "-m", help="the model to size (laser)"),
+    recipe: str = typer.Option(None, "--recipe", "-r", help="laser: laserrec [default], paper-cpu, paper"),
+    llm: str = typer.Option(
+        None, "--llm", help="smollm2 | a preset (llama-3.2-1b, llama-2-7b) | config.json | model folder"
+    ),
+    batch: int = typer.Option(None, "--batch", help="global batch (default: the recipe's batch_size)"),
+    gpus: int = typer.Option(1, "--gpus", help="GPUs (processes) the batch is split over"),
+    tflops: float = typer.Option(100.0, "--tflops", help="model TFLOP/s one GPU sustains (e.g. 40% of peak)"),
+    items: int = typer.Option(10_000, "--items", help="catalog size (the item matrix, phase 1's encoding)"),
+    samples: int = typer.Option(0, "--samples", help="training samples per epoch (0: ten per item)"),
+    cf_hidden: int = typer.Option(64, "--cf-hidden", help="width of the frozen ID model (SASRec: 64)"),
+    device: str = typer.Option("cuda", "--device", help="cuda (bf16, fused attention) | cpu"),
+    grad_checkpointing: bool = typer.Option(False, "--grad-checkpointing", help="recompute activations"),
+    tokens: int = typer.Option(0, "--tokens", help="tokens per user prompt (0: estimated from the recipe)"),
+    as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+) -> None:
+    """Size a run before renting GPUs: parameters, trainable share, memory per GPU (weights, gradients,
+    optimizer, activations) and time per step and epoch at a given throughput. Loads no weights; extra
+    --key=value set Laser options (e.g. --n_prefix=16)."""
+    from laserrec.config import parse_overrides
+    from laserrec.plan import describe, plan
+    from laserrec.training.runs import resolve_configs
+
+    if model != "laser":
+        raise LaserrecError(f"--model {model}: plan sizes Laser (the LLM models' flagship) only")
+    overrides = parse_overrides(ctx.args)
+    if llm is not None:
+        overrides["llm"] = llm
+    model_cfg, train_cfg = resolve_configs(model, {}, overrides, recipe)
+    result = plan(
+        model_cfg, model_cfg.llm, batch or train_cfg.batch_size, gpus, tflops, items,
+        samples or train_cfg.samples_per_epoch, cf_hidden, device, grad_checkpointing, tokens,
+    )  # fmt: skip
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else describe(result))
+
+
 @app.command(context_settings=EXTRA)
 def bench(
     ctx: typer.Context,
