@@ -8,10 +8,11 @@ b = batch / gpus, T tokens per user prompt, h hidden, i MLP width, kv the key/va
 - weights: frozen LLM in its dtype (bf16 on CUDA: 2 bytes), trainable parts fp32 (4 bytes);
   gradients 4 bytes and AdamW 8 bytes per trainable parameter (DDP keeps a full copy on every GPU);
 - activations kept for the backward pass through the frozen LLM (its weights get no gradient, but the
-  prefix's gradient flows through every layer): per layer and token ``bytes * (6h + 2kv + 4i)``, plus
-  ``bytes * heads * T`` for the attention probabilities where the attention stores them (laserrec's CPU
-  attention; a GPU's fused SDPA does not). With ``grad_checkpointing`` one ``bytes * h`` per layer and
-  token, plus one layer's full set;
+  prefix's gradient flows through every layer): per layer and token ``bytes * (8h + 4kv + 4i) + 8h``
+  (the inputs of the projections, norms, rotary embedding and attention, the MLP's four i-wide tensors,
+  and the two fp32 copies transformers' RMSNorm makes), plus ``bytes * heads * T`` for the attention
+  probabilities where the attention stores them (laserrec's CPU attention; a GPU's fused SDPA does not).
+  With ``grad_checkpointing``: ``bytes * h`` per layer and token, plus one layer's full set;
 - the item matrix (items x h, fp32) and the contrastive logits (b x items, fp32);
 - FLOPs, as ``laserrec bench`` counts them: forward = 2 N T + 4 n T^2 d_attn per prompt (N = non-embedding
   parameters), training = 2 x forward (no weight gradients); phase 1 re-encodes the catalog each epoch.
@@ -150,7 +151,7 @@ def activation_bytes(
     h, i, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     heads = config.num_attention_heads
     kv = getattr(config, "num_key_value_heads", heads) * (getattr(config, "head_dim", None) or h // heads)
-    per_layer = dtype_bytes * (6 * h + 2 * kv + 4 * i) * micro_batch * tokens
+    per_layer = (dtype_bytes * (8 * h + 4 * kv + 4 * i) + 8 * h) * micro_batch * tokens
     if stores_probs:
         per_layer += dtype_bytes * heads * tokens * tokens * micro_batch
     if checkpointed:

@@ -143,9 +143,7 @@ def train_run(
     model_cfg, train_cfg = resolve_configs(
         model, load_file(config_file) if config_file else {}, overrides or {}, recipe
     )
-    if distributed.is_main():
-        _check_new_run_folder(out)
-    distributed.barrier()
+    _check_new_run_folder(out)  # on every rank (read only): nothing is written before all have checked
     data = PreparedData.load(data_dir)
     if getattr(model_cfg, "cf_run", ""):  # absolute: a path relative to this folder means nothing elsewhere
         model_cfg = dataclasses.replace(model_cfg, cf_run=str(Path(model_cfg.cf_run).resolve()))
@@ -173,7 +171,7 @@ def _check_new_run_folder(out: Path) -> None:
         return
     if _has_checkpoint(out):
         raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
-    print(
+    _say(
         f"{out} holds a run that never wrote a checkpoint (stopped before its first one, or its settings "
         "failed): starting it again with the settings given now"
     )
