@@ -45,6 +45,7 @@ def test_memory_and_time_follow_the_settings(tiny_llama):
     assert two.step_seconds == pytest.approx(one.step_seconds / 2) == fast.step_seconds
     assert two.memory_gb["activations"] < one.memory_gb["activations"]  # half the micro-batch
     assert ckpt.memory_gb["activations"] < one.memory_gb["activations"]
+    assert ckpt.step_seconds == pytest.approx(1.5 * one.step_seconds)  # the forward again, in backward
     assert one.memory_gb["frozen_llm_weights"] == two.memory_gb["frozen_llm_weights"]  # DDP: a full copy
     parts = {k: v for k, v in one.memory_gb.items() if k != "total"}
     assert one.memory_gb["total"] == pytest.approx(sum(parts.values()), abs=1e-2)

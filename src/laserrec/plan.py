@@ -15,7 +15,8 @@ b = batch / gpus, T tokens per user prompt, h hidden, i MLP width, kv the key/va
   With ``grad_checkpointing``: ``bytes * h`` per layer and token, plus one layer's full set;
 - the item matrix (items x h, fp32) and the contrastive logits (b x items, fp32);
 - FLOPs, as ``laserrec bench`` counts them: forward = 2 N T + 4 n T^2 d_attn per prompt (N = non-embedding
-  parameters), training = 2 x forward (no weight gradients); phase 1 re-encodes the catalog each epoch.
+  parameters), training = 2 x forward (no weight gradients), 3 x with ``grad_checkpointing`` (the
+  forward is run again in the backward pass); phase 1 re-encodes the catalog each epoch.
 
 ``benchmarks/plan_check.py`` compares these figures with a real SmolLM2 run on the CPU.
 """
@@ -194,7 +195,7 @@ def plan(
     }
     memory = {k: round(v / 1e9, 3) for k, v in memory.items()}
     memory["total"] = round(sum(memory.values()), 3)
-    step_flops = 2 * batch * forward_flops(config, non_emb, user_t)
+    step_flops = (3 if grad_checkpointing else 2) * batch * forward_flops(config, non_emb, user_t)
     rate = gpus * tflops * 1e12
     samples = samples_per_epoch or 10 * items  # a catalog's worth of users, ten interactions each
     steps = -(-samples // batch)
