@@ -11,8 +11,9 @@ __version__ = "0.1.0"
 __all__ = ["load", "__version__"]
 
 
-def load(run_dir):
-    """A trained run, ready to recommend (see ``laserrec.inference.recommender``).
+def load(run_dir, device="cpu"):
+    """A trained run, ready to recommend (see ``laserrec.inference.recommender``), on ``device``
+    (auto | cpu | cuda | cuda:N | mps).
 
     >>> import laserrec
     >>> rec = laserrec.load("runs/ml/sasrec")             # doctest: +SKIP
@@ -20,4 +21,4 @@ def load(run_dir):
     """
     from laserrec.inference.recommender import load as _load
 
-    return _load(run_dir)
+    return _load(run_dir, device)

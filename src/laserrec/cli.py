@@ -28,6 +28,14 @@ app.add_typer(data_app, name="data")
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+def device_option() -> typer.Option:
+    return typer.Option(
+        "auto",
+        "--device",
+        help="where to compute: auto (a CUDA GPU, else MPS, else the CPU) | cpu | cuda | cuda:N | mps",
+    )
+
+
 @app.command()
 def prepare(
     source: Path = typer.Argument(
@@ -99,8 +107,11 @@ def train(
         help="--resume: use a dataset or --cf run whose hash differs from the run's",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    device: str = device_option(),
 ) -> None:
-    """Train a model; extra --key=value arguments override any config field (see `laserrec config MODEL`)."""
+    """Train a model; extra --key=value arguments override any config field (see `laserrec config MODEL`).
+
+    Under `torchrun --nproc_per_node=N -m laserrec train ...` N processes train one run together."""
     if quiet:  # before tqdm is imported: it reads TQDM_* once; silences nested bars (item encoding) too
         os.environ["TQDM_DISABLE"] = "1"
     from laserrec.config import parse_overrides
@@ -115,9 +126,16 @@ def train(
         raise LaserrecError(
             "--model and --data are required (--data: a folder written by `laserrec prepare`)"
         )
-    results = train_run(
-        model, data, out, config, overrides, recipe, resume, progress=not quiet, accept_changed=accept_changed
-    )
+    from laserrec import distributed
+
+    try:
+        results = train_run(
+            model, data, out, config, overrides, recipe, resume, not quiet, accept_changed, device
+        )
+    finally:
+        distributed.stop()
+    if distributed.launched() and os.environ.get("RANK", "0") != "0":
+        return  # rank 0 reports
     _print_metrics_table([results])
     typer.echo(f"run saved in {out}")
 
@@ -138,12 +156,21 @@ def evaluate(
     accept_changed: bool = typer.Option(
         False, "--accept-changed", help="use a dataset or --cf run whose hash differs from the run's"
     ),
+    device: str = device_option(),
 ) -> None:
-    """Full-ranking evaluation of a run's best checkpoint; prints and writes eval_<split>.json."""
+    """Full-ranking evaluation of a run's best checkpoint; prints and writes eval_<split>.json.
+    Under torchrun the users are split across the processes (the same metrics, exactly)."""
+    from laserrec import distributed
     from laserrec.training.runs import evaluate_run
 
-    metrics = evaluate_run(run_dir, split, mask_seen, data_dir=data, cf_run=cf, accept_changed=accept_changed)
-    typer.echo(json.dumps(metrics, indent=2))
+    try:
+        metrics = evaluate_run(
+            run_dir, split, mask_seen, data_dir=data, cf_run=cf, accept_changed=accept_changed, device=device
+        )
+    finally:
+        distributed.stop()
+    if os.environ.get("RANK", "0") == "0":
+        typer.echo(json.dumps(metrics, indent=2))
 
 
 @app.command()
@@ -170,6 +197,7 @@ def recommend(
         False, "--skip-unknown", help="leave out history ids not in the catalog"
     ),
     fmt: str = typer.Option("table", "--format", help="table (for a person) | json | jsonl (for a program)"),
+    device: str = device_option(),
 ) -> None:
     """Top-k items for a history (raw ids in, raw ids with title, brand and score out); filters apply
     before the cut, so k items come back whenever k qualify."""
@@ -181,7 +209,7 @@ def recommend(
         raise LaserrecError(f"--format {fmt!r}: expected table, json or jsonl")
     import laserrec
 
-    rec = laserrec.load(run_dir)
+    rec = laserrec.load(run_dir, device=device)
     if histories is not None:
         labels, lists = read_histories(histories)
     elif user is not None:
@@ -334,6 +362,45 @@ def search_adapters(
     layout = search_adapter_layout(data, out, trials, overrides, sample_size=sample_users)
     typer.echo(f"best layout ({len(layout)} layers): {','.join(layout)}")
     typer.echo(f"train with: laserrec train --model darec --adapter_layout={','.join(layout)} ...")
+
+
+@app.command("plan", context_settings=EXTRA)
+def plan_cmd(
+    ctx: typer.Context,
+    model: str = typer.Option("laser", "--model", "-m", help="the model to size (laser)"),
+    recipe: str = typer.Option(None, "--recipe", "-r", help="laser: laserrec [default], paper-cpu, paper"),
+    llm: str = typer.Option(
+        None, "--llm", help="smollm2 | a preset (llama-3.2-1b, llama-2-7b) | config.json | model folder"
+    ),
+    batch: int = typer.Option(None, "--batch", help="global batch (default: the recipe's batch_size)"),
+    gpus: int = typer.Option(1, "--gpus", help="GPUs (processes) the batch is split over"),
+    tflops: float = typer.Option(100.0, "--tflops", help="model TFLOP/s one GPU sustains (e.g. 40% of peak)"),
+    items: int = typer.Option(10_000, "--items", help="catalog size (the item matrix, phase 1's encoding)"),
+    samples: int = typer.Option(0, "--samples", help="training samples per epoch (0: ten per item)"),
+    cf_hidden: int = typer.Option(64, "--cf-hidden", help="width of the frozen ID model (SASRec: 64)"),
+    device: str = typer.Option("cuda", "--device", help="cuda (bf16, fused attention) | cpu"),
+    grad_checkpointing: bool = typer.Option(False, "--grad-checkpointing", help="recompute activations"),
+    tokens: int = typer.Option(0, "--tokens", help="tokens per user prompt (0: estimated from the recipe)"),
+    as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
+) -> None:
+    """Size a run before renting GPUs: parameters, trainable share, memory per GPU (weights, gradients,
+    optimizer, activations) and time per step and epoch at a given throughput. Loads no weights; extra
+    --key=value set Laser options (e.g. --n_prefix=16)."""
+    from laserrec.config import parse_overrides
+    from laserrec.plan import describe, plan
+    from laserrec.training.runs import resolve_configs
+
+    if model != "laser":
+        raise LaserrecError(f"--model {model}: plan sizes Laser (the LLM models' flagship) only")
+    overrides = parse_overrides(ctx.args)
+    if llm is not None:
+        overrides["llm"] = llm
+    model_cfg, train_cfg = resolve_configs(model, {}, overrides, recipe)
+    result = plan(
+        model_cfg, model_cfg.llm, batch or train_cfg.batch_size, gpus, tflops, items,
+        samples or train_cfg.samples_per_epoch, cf_hidden, device, grad_checkpointing, tokens,
+    )  # fmt: skip
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else describe(result))
 
 
 @app.command(context_settings=EXTRA)

@@ -59,9 +59,11 @@ class PreparedData:
             raise DataError(f"{len(self.items) - 1} item texts for {len(self.item_ids)} item ids")
         if len(self.sequences) != len(self.user_ids):
             raise DataError(f"{len(self.sequences)} sequences for {len(self.user_ids)} user ids")
-        for user, seq in zip(self.user_ids, self.sequences, strict=True):
-            if len(seq) and (seq.min() < 1 or seq.max() > self.n_items):
-                raise DataError(f"user {user!r}: item id outside 1..{self.n_items}")
+        _, flat = self._arrays()
+        if len(flat) and (flat.min() < 1 or flat.max() > self.n_items):  # one pass; then find who
+            for user, seq in zip(self.user_ids, self.sequences, strict=True):
+                if len(seq) and (seq.min() < 1 or seq.max() > self.n_items):
+                    raise DataError(f"user {user!r}: item id outside 1..{self.n_items}")
 
     @property
     def n_items(self) -> int:
@@ -103,11 +105,14 @@ class PreparedData:
         ``prepare`` stores it in meta.json, ``load`` checks it, and a run records the one it trained on.
         It does not depend on the dataset's name, its source path or the statistics in meta.json.
         """
+        return self._hash(self._arrays(), list(self._item_lines()))
+
+    def _hash(self, arrays: tuple[np.ndarray, np.ndarray], item_lines: list[str]) -> str:
         digest = hashlib.sha256(b"laserrec dataset 1\n")
-        offsets, flat = self._arrays()
+        offsets, flat = arrays
         digest.update(offsets.astype("<i8").tobytes())
         digest.update(flat.astype("<i8").tobytes())
-        for line in self._item_lines():
+        for line in item_lines:
             digest.update(line.encode("utf-8"))
         digest.update(json.dumps(self.user_ids).encode("utf-8"))
         return digest.hexdigest()
@@ -142,15 +147,15 @@ class PreparedData:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; a dataset folder is an ordinary folder
         try:
-            offsets, flat = self._arrays()
-            np.savez(tmp / "sequences.npz", offsets=offsets, items=flat)
+            arrays, lines = self._arrays(), list(self._item_lines())  # each made once
+            np.savez(tmp / "sequences.npz", offsets=arrays[0], items=arrays[1])
             with open(tmp / "items.jsonl", "w", encoding="utf-8") as f:
-                f.writelines(self._item_lines())
+                f.writelines(lines)
             meta = {
                 **self.meta,
                 "format_version": FORMAT_VERSION,
                 "name": self.name,
-                "content_hash": self.content_hash(),
+                "content_hash": self._hash(arrays, lines),
                 "n_users": self.n_users,
                 "n_items": self.n_items,
                 "n_interactions": self.n_interactions,

@@ -36,6 +36,9 @@ class ApproximateSearch:
         except ImportError:
             raise ConfigError('approximate search needs FAISS: pip install "laserrec[faiss]"') from None
         self.index, self.faiss = index, faiss
+        # FAISS searches on the CPU, whatever device the exact index is on
+        self.vectors = index.vectors.float().cpu()
+        self.bias = None if index.bias is None else index.bias.float().cpu()
         data = self._items()
         n, d = data.shape
         n_lists = n_lists or max(1, min(4096, int(4 * math.sqrt(n)), n // 39))  # FAISS wants 39 per list
@@ -47,19 +50,21 @@ class ApproximateSearch:
         self.n_probe = min(n_probe, n_lists)
 
     def _items(self) -> np.ndarray:
-        v = self.index.vectors.float()
-        if self.index.bias is not None:
-            v = torch.cat([v, self.index.bias.float()[:, None]], 1)
+        v = self.vectors
+        if self.bias is not None:
+            v = torch.cat([v, self.bias[:, None]], 1)
         return np.ascontiguousarray(v.numpy(), dtype=np.float32)
 
     def _queries(self, queries: torch.Tensor) -> np.ndarray:
         q = queries.float()
-        if self.index.bias is not None:
+        if self.bias is not None:
             q = torch.cat([q, torch.ones(q.shape[0], 1)], 1)
         return np.ascontiguousarray(q.numpy(), dtype=np.float32)
 
     def top_k(self, queries, k, allowed=None, offset_rows=None, offset=0.0, excluded_rows=None):
         """As ``ItemIndex.top_k`` (same inputs and outputs), approximately."""
+        queries = queries.float().cpu()
+        allowed = None if allowed is None else allowed.cpu()
         extra = max((len(r) for r in (excluded_rows or []) + (offset_rows or [])), default=0)
         fetch = min(self.index.n_items, 2 * k + extra)
         params = self.faiss.SearchParametersIVF(nprobe=self.n_probe)
@@ -69,9 +74,9 @@ class ApproximateSearch:
         _, found = self.ivf.search(self._queries(queries), fetch, params=params)
         found = torch.from_numpy(found).long()  # (B, F), -1 where the probe found nothing more
         rows = found.clamp(min=0)
-        s = (self.index.vectors[rows] * queries[:, None, :]).sum(-1)  # exact scores (B, F)
-        if self.index.bias is not None:
-            s = s + self.index.bias[rows]
+        s = (self.vectors[rows] * queries[:, None, :]).sum(-1)  # exact scores (B, F)
+        if self.bias is not None:
+            s = s + self.bias[rows]
         s = s.masked_fill(found < 0, float("-inf"))
         for i in range(len(found)):
             if offset and offset_rows is not None and offset_rows[i]:
@@ -93,7 +98,7 @@ class ApproximateSearch:
                 exact = self.index.top_k(
                     queries[i : i + 1], k, allowed, _one(offset_rows, i), offset, _one(excluded_rows, i)
                 )
-                scores[i], picked[i] = exact[0][0], exact[1][0]
+                scores[i], picked[i] = exact[0][0].cpu(), exact[1][0].cpu()
         return scores, picked
 
 

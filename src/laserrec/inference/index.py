@@ -52,6 +52,12 @@ class ItemIndex:
     def n_items(self) -> int:
         return len(self.raw_ids)
 
+    def to(self, device: torch.device) -> ItemIndex:
+        """The vectors (and bias) moved to ``device``, where the queries are scored; in place."""
+        self.vectors = self.vectors.to(device)
+        self.bias = None if self.bias is None else self.bias.to(device)
+        return self
+
     # ------------------------------------------------------------------ scoring
     def scores(self, queries: torch.Tensor, lo: int = 0, hi: int | None = None) -> torch.Tensor:
         """Scores of items lo..hi-1 (rows). Input: (B, d). Output: (B, hi - lo)."""
@@ -76,11 +82,13 @@ class ItemIndex:
         its ``excluded_rows`` are left out. Output: scores (B, k) and rows (B, k), best first; where fewer
         than k rows are allowed, the list ends in -inf scores with rows -1.
         """
+        queries = queries.to(self.vectors.device)
+        allowed = None if allowed is None else allowed.to(self.vectors.device)
         if allowed is not None and int(allowed.sum()) * 8 < self.n_items:  # a small candidate set
             return self._top_k_among(allowed.nonzero()[:, 0], queries, k, offset_rows, offset, excluded_rows)
         b = queries.shape[0]
-        best_s = torch.full((b, 0), float("-inf"))
-        best_i = torch.zeros((b, 0), dtype=torch.long)
+        best_s = torch.full((b, 0), float("-inf"), device=queries.device)
+        best_i = torch.zeros((b, 0), dtype=torch.long, device=queries.device)
         for lo in range(0, self.n_items, chunk):
             hi = min(lo + chunk, self.n_items)
             s = self.scores(queries, lo, hi)  # (B, hi - lo)
@@ -172,9 +180,9 @@ class ItemIndex:
         folder.mkdir(parents=True, exist_ok=True)
         old = _read_manifest(folder)
         generation = (old or {}).get("generation", 0) + 1
-        tensors = {"vectors": self.vectors.float().contiguous()}
+        tensors = {"vectors": self.vectors.float().cpu().contiguous()}
         if self.bias is not None:
-            tensors["bias"] = self.bias.float().contiguous()
+            tensors["bias"] = self.bias.float().cpu().contiguous()
         vectors, items = f"vectors-{generation}.safetensors", f"items-{generation}.jsonl"
         save_file(tensors, folder / vectors)
         with open(folder / items, "w", encoding="utf-8") as f:

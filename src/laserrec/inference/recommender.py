@@ -59,9 +59,9 @@ def build_index(
     if vectors is None:
         raise ConfigError(f"{model} scores no fixed item matrix; it ranks with its own full scoring")
     rows, bias = vectors
-    return ItemIndex(
-        rows[1:].detach().float().clone(),
-        None if bias is None else bias[1:].detach().float().clone(),
+    return ItemIndex(  # on the CPU, as saved; ``LoadedRun`` moves it to its device
+        rows[1:].detach().float().cpu().clone(),
+        None if bias is None else bias[1:].detach().float().cpu().clone(),
         list(raw_ids),
         list(texts),
         net.scoring,
@@ -85,17 +85,21 @@ def write_index(run_dir: str | Path, net=None, data=None) -> ItemIndex:
     return index
 
 
-def load(run_dir: str | Path) -> LoadedRun:
-    """A trained run, ready to recommend: its best checkpoint, dataset and item index.
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
+    """A trained run, ready to recommend: its best checkpoint, dataset and item index, on ``device``
+    (auto | cpu | cuda | cuda:N | mps; the model and the item index both go there).
 
     >>> rec = load("runs/ml/sasrec")                   # doctest: +SKIP
     >>> rec.recommend(["50"], k=5)[0]["title"]         # doctest: +SKIP
     'Star Wars (1977)'
+    >>> load("runs/ml/laser", device="cuda").device    # doctest: +SKIP
+    device(type='cuda')
     """
+    from laserrec.device import resolve_device
     from laserrec.training.runs import load_run
 
-    run_dir = Path(run_dir)
-    net, data, _, run_config = load_run(run_dir)
+    run_dir, device = Path(run_dir), resolve_device(device)
+    net, data, _, run_config = load_run(run_dir, device=device)
     net.eval()
     folder = run_dir / INDEX_DIR
     index, added = None, []
@@ -123,10 +127,10 @@ def _replay_added(net, index: ItemIndex) -> None:
         net.add_items([ItemText(**index.texts[i]) for i in range(index.n_trained, index.n_items)])
 
 
-def _model_as_saved(run_dir: Path, index: ItemIndex):
+def _model_as_saved(run_dir: Path, index: ItemIndex, device: torch.device):
     from laserrec.training.runs import load_run
 
-    net = load_run(run_dir)[0].eval()
+    net = load_run(run_dir, device=device)[0].eval()
     _replay_added(net, index)
     return net
 
@@ -135,7 +139,9 @@ class LoadedRun:
     """A trained model with its item index. Made by ``laserrec.load``."""
 
     def __init__(self, run_dir: Path, model: str, net, data, index: ItemIndex) -> None:
-        self.run_dir, self.model, self.net, self.data, self.index = run_dir, model, net, data, index
+        self.device = net.device  # where the model, and so the item index, computes
+        self.run_dir, self.model, self.net, self.data = run_dir, model, net, data
+        self.index = index.to(self.device)
         self.user_position = {u: i for i, u in enumerate(data.user_ids)}
         self._approximate = None  # the FAISS search, once asked for
 
@@ -239,9 +245,9 @@ class LoadedRun:
         except NotImplementedError as e:
             raise ConfigError(f"{self.model}: {e}") from None
         except BaseException:
-            self.net = _model_as_saved(self.run_dir, self.index)  # the model as the unchanged index says
+            self.net = _model_as_saved(self.run_dir, self.index, self.device)  # as the unchanged index says
             raise
-        self.index = index
+        self.index = index.to(self.device)
         return [row["item"] for row in rows]
 
     def history_of(self, user: str) -> list[str]:
@@ -321,7 +327,7 @@ class LoadedRun:
         """User vectors (B, d) of histories given as index rows (internal id = row + 1)."""
         histories = [np.array([r + 1 for r in h], dtype=np.int64) for h in rows]
         width = max(1, min(max((len(h) for h in histories), default=1), self.net.history_len))
-        return self.net.user_vectors(pad_left(histories, width)).float()
+        return self.net.user_vectors(pad_left(histories, width).to(self.device)).float()
 
     def _ranked(self, scores: torch.Tensor, rows: torch.Tensor, skipped: list[str]) -> Recommendations:
         out = [

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from laserrec.device import attention_for, frozen_llm_dtype
 from laserrec.errors import ConfigError
 from laserrec.llm import attention
 
@@ -65,6 +67,39 @@ def freeze(model: nn.Module) -> nn.Module:
     model.eval()
     model.train = types.MethodType(_disabled_train, model)
     return model
+
+
+def place_backbone(model: nn.Module, dtype: str, device: torch.device) -> None:
+    """Move a frozen LLM to ``device``: bf16 weights on CUDA when its dtype setting is ``auto``, and the
+    attention the device runs best (``device.attention_for``)."""
+    cast = frozen_llm_dtype(dtype, device)
+    model.to(device=device, dtype=cast) if cast is not None else model.to(device)
+    name = attention_for(device)
+    if name is not None:
+        attention.use(model, name)
+
+
+def _checkpointed(forward, *args, **kwargs):
+    if torch.is_grad_enabled():
+        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+    return forward(*args, **kwargs)
+
+
+def checkpoint_layers(model: nn.Module) -> int:
+    """Recompute each transformer block of a frozen model in the backward pass (non-reentrant
+    ``torch.utils.checkpoint``) whenever gradients flow through it; returns the number of blocks.
+
+    Transformers' own gradient checkpointing runs only in train mode, which a frozen model never enters.
+    Only the blocks' inputs are kept: activation memory falls from every layer's to one layer's."""
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise ConfigError(f"grad_checkpointing: no transformer blocks found in {type(model).__name__}")
+    blocks = max(lists, key=len)
+    for block in blocks:
+        if not getattr(block, "_laserrec_checkpointed", False):
+            block.forward = functools.partial(_checkpointed, block.forward)
+            block._laserrec_checkpointed = True
+    return len(blocks)
 
 
 def native_bf16() -> bool:

@@ -40,6 +40,9 @@ class Batch:
     def __len__(self) -> int:
         return self.history.shape[0]
 
+    def to(self, device: torch.device) -> Batch:
+        return Batch(self.history.to(device), self.target.to(device))
+
 
 class Recommender(nn.Module):
     """Base class. Subclasses take their config and sizes (``n_items``), never the dataset."""
@@ -47,6 +50,8 @@ class Recommender(nn.Module):
     #: "sequence": one sample per user, a target at every position (SASRec/BERT4Rec);
     #: "prefix": one sample per (history prefix, next item) pair (the LLM models).
     train_mode: str = "sequence"
+    #: whether some trainable parameter gets no gradient in some step (DDP must then look for them)
+    ddp_unused_parameters: bool = False
     #: progress bars of the model's own long work (encoding an item catalog); the trainer sets it
     show_progress: bool = True
 
@@ -56,6 +61,26 @@ class Recommender(nn.Module):
         return tqdm(
             total=total, desc="encoding items", unit="item", leave=False, disable=not self.show_progress
         )
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (inputs made inside a model go there too)."""
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def to_device(self, device: torch.device) -> Recommender:
+        """Move the model, and the frozen ID model it reads (not a submodule), to ``device``."""
+        self.to(device)
+        move_cf(getattr(self, "cf", None), device)
+        return self
+
+    def checkpoint_frozen_llm(self) -> None:
+        """Recompute the frozen LLM's layer activations in the backward pass instead of keeping them
+        (``grad_checkpointing``): less memory for a large backbone, about one more forward of time."""
+        from laserrec.errors import ConfigError
+
+        raise ConfigError(f"grad_checkpointing: {type(self).__name__} has no frozen LLM to checkpoint")
 
     @property
     def history_len(self) -> int:
@@ -133,6 +158,14 @@ class Recommender(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         return trainable, total
+
+
+def move_cf(cf: object, device: torch.device) -> None:
+    """Move a frozen ID model (a Recommender, a wrapper of one, or a plain module) to ``device``."""
+    if hasattr(cf, "to_device"):
+        cf.to_device(device)
+    elif isinstance(cf, nn.Module):
+        cf.to(device)
 
 
 class CollaborativeEncoder:

@@ -55,7 +55,8 @@ def take_offset(
 def in_history(history: torch.Tensor, ids: torch.Tensor | None, n_items: int) -> torch.Tensor:
     """Whether each candidate is in each user's history. Input: history (B, T) ids, 0 = padding; ids (U,)
     (None: items 1..n_items, U = n_items). Output: (B, U) bool."""
-    seen = torch.zeros(history.shape[0], n_items + 1, dtype=torch.bool).scatter_(1, history, True)
+    seen = torch.zeros(history.shape[0], n_items + 1, dtype=torch.bool, device=history.device)
+    seen = seen.scatter_(1, history, True)
     return seen[:, 1:] if ids is None else seen[:, ids]
 
 

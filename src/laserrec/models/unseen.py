@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from laserrec.models.base import CollaborativeEncoder
+from laserrec.models.base import CollaborativeEncoder, move_cf
 
 
 class UnseenItems(CollaborativeEncoder):
@@ -21,8 +21,13 @@ class UnseenItems(CollaborativeEncoder):
         self.hidden_size = cf.hidden_size
         self.config = getattr(cf, "config", None)
         with torch.no_grad():
-            known = cf.item_states(torch.arange(1, n_known + 1))  # (n_known, 1, d)
+            device = next(iter(cf.parameters())).device if hasattr(cf, "parameters") else None
+            known = cf.item_states(torch.arange(1, n_known + 1, device=device))  # (n_known, 1, d)
         self.mean_item = known.mean(0, keepdim=True)  # (1, 1, d)
+
+    def to_device(self, device: torch.device) -> None:
+        move_cf(self.cf, device)
+        self.mean_item = self.mean_item.to(device)
 
     def known(self, ids: torch.Tensor) -> torch.Tensor:
         """Whether the ID model was trained on each id (padding 0 is not an item). Same shape as ids."""

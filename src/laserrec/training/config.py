@@ -37,6 +37,9 @@ class TrainConfig:
     seed: int = field(2020, "seed of shuffling, sampling, dropout and initialisation")
     deterministic: bool = field(True, "torch's deterministic algorithms: a rerun gives the same numbers")
     threads: int = field(0, "torch threads (0 = all cores)")
+    grad_checkpointing: bool = field(
+        False, "recompute the frozen LLM's activations in the backward pass: less memory, ~1/3 more time"
+    )
 
     def __post_init__(self) -> None:
         check_range(self, ("epochs", "min_epochs", "valid_users", "samples_per_epoch", "save_every_steps"), 0)

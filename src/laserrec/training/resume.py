@@ -20,13 +20,16 @@ SAFE_ON_RESUME = (
     "save_every_steps",
     "eval_batch_size",
     "threads",
+    "grad_checkpointing",
 )
 
 
 def changed(old: dict, new: Any, skip: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
-    """(key, old value, new value) for every field of the dataclass ``new`` that differs from ``old``."""
+    """(key, old value, new value) for every field of the dataclass ``new`` that differs from ``old``; a
+    field the run predates counts as its default."""
     values = dataclasses.asdict(new)
-    return [(k, old.get(k), v) for k, v in values.items() if k not in skip and old.get(k) != v]
+    defaults = {f.name: f.default for f in dataclasses.fields(new)}
+    return [(k, old.get(k), v) for k, v in values.items() if k not in skip and old.get(k, defaults[k]) != v]
 
 
 def _listed(changes: list[tuple[str, Any, Any]]) -> str:

@@ -5,6 +5,10 @@ RUN_DIR/config.json   {"model", "data", "data_from_run", "data_hash", "cf_run", 
 RUN_DIR/last.pt       latest checkpoint (resume); best.pt: best validation epoch
 RUN_DIR/log.jsonl     one line per epoch; metrics.json: best epoch, valid and test metrics
 
+``device`` (``laserrec.device``: auto | cpu | cuda | cuda:N | mps) is where the work runs, never a setting
+of the run: a run trained on a GPU evaluates and recommends on a CPU. Under torchrun every rank runs the
+same call and only rank 0 writes (``laserrec.distributed``).
+
 Every setting is checked before any work; config.json is written once the model and the trainer are
 built, so a folder whose run never wrote a checkpoint can simply be started again.
 """
@@ -20,9 +24,10 @@ from typing import Any
 
 import torch
 
-from laserrec import __version__
+from laserrec import __version__, distributed
 from laserrec.config import build_config, load_file, save_json
 from laserrec.data.dataset import PreparedData, leave_one_out
+from laserrec.device import resolve_device
 from laserrec.errors import ConfigError
 from laserrec.evaluation.evaluator import evaluate
 from laserrec.models.base import Recommender
@@ -93,10 +98,14 @@ def saved_model_config(model: str, values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in retired}
 
 
-def build_model(model: str, model_config: Any, data: PreparedData, seed: int) -> Recommender:
+def build_model(
+    model: str, model_config: Any, data: PreparedData, seed: int, device: torch.device | None = None
+) -> Recommender:
+    """The model built from its config (seeded: every rank builds the same one), moved to ``device``."""
     torch.manual_seed(seed)
     try:
-        return get_spec(model).build(model_config, data, load_frozen_cf)
+        net = get_spec(model).build(model_config, data, load_frozen_cf)
+        return net if device is None else net.to_device(device)
     except (MemoryError, RuntimeError) as e:
         if not isinstance(e, MemoryError) and "alloc" not in str(e):
             raise
@@ -115,27 +124,31 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     accept_changed: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict:
-    """Train ``model`` on the prepared dataset in ``data_dir`` into the run folder ``out``.
+    """Train ``model`` on the prepared dataset in ``data_dir`` into the run folder ``out`` on ``device``.
 
     ``resume``: continue the run in ``out``; ``model``, ``data_dir`` and settings may be given again
-    (see ``training.resume``), and ``accept_changed`` accepts a dataset or cf run whose hash changed."""
+    (see ``training.resume``), and ``accept_changed`` accepts a dataset or cf run whose hash changed.
+    Under torchrun the process group is joined here (``distributed.start``)."""
     out = Path(out)
+    device = distributed.start(resolve_device(device))
+    progress = progress and distributed.is_main()
     if resume:
         if recipe is not None:
             raise ConfigError(f"--recipe {recipe}: --resume continues the run with the settings it has")
-        return _resume_run(model, data_dir, out, config_file, overrides, accept_changed, progress)
+        return _resume_run(model, data_dir, out, config_file, overrides, accept_changed, progress, device)
     if model is None or data_dir is None:
         raise ConfigError("a new run needs --model and --data")
     model_cfg, train_cfg = resolve_configs(
         model, load_file(config_file) if config_file else {}, overrides or {}, recipe
     )
-    _check_new_run_folder(out)
+    _check_new_run_folder(out)  # on every rank (read only): nothing is written before all have checked
     data = PreparedData.load(data_dir)
     if getattr(model_cfg, "cf_run", ""):  # absolute: a path relative to this folder means nothing elsewhere
         model_cfg = dataclasses.replace(model_cfg, cf_run=str(Path(model_cfg.cf_run).resolve()))
     _set_threads(train_cfg)
-    net = build_model(model, model_cfg, data, train_cfg.seed)
+    net = build_model(model, model_cfg, data, train_cfg.seed, device)
     run_config = {
         "model": model,
         **data_record(out, Path(data_dir), data),
@@ -158,7 +171,7 @@ def _check_new_run_folder(out: Path) -> None:
         return
     if _has_checkpoint(out):
         raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
-    print(
+    _say(
         f"{out} holds a run that never wrote a checkpoint (stopped before its first one, or its settings "
         "failed): starting it again with the settings given now"
     )
@@ -172,6 +185,7 @@ def _resume_run(
     overrides: dict | None,
     accept_changed: bool,
     progress: bool,
+    device: torch.device,
 ) -> dict:
     """Continue the run in ``out``: what is given again is checked against it, safe changes applied."""
     run_config = read_run_config(out)
@@ -185,11 +199,13 @@ def _resume_run(
     base = (saved_model_config(run_config["model"], run_config["model_config"]), run_config["train"])
     model_cfg, train_cfg = resolve_configs(run_config["model"], {}, values, None, base)
     for notice in check_resume_settings(run_config, model_cfg, train_cfg):
-        print(notice)
+        _say(notice)
     run_config["train"] = dataclasses.asdict(train_cfg)
-    net, data, train_cfg, run_config = _load(out, run_config, None, None, data_dir, cf_given, accept_changed)
+    net, data, train_cfg, run_config = _load(
+        out, run_config, None, None, data_dir, cf_given, accept_changed, device
+    )
     if not (out / "last.pt").exists():
-        print(
+        _say(
             f"{out}: no checkpoint yet (the run stopped before its first one): starting it from the beginning"
         )
         return _fit_and_test(net, data, train_cfg, out, run_config, resume=False, progress=progress)
@@ -207,15 +223,17 @@ def _fit_and_test(
 ) -> dict:
     split = leave_one_out(data)
     trainable, total = net.parameter_counts()
-    print(
+    _say(
         f"{run_config['model']}: trainable {trainable:,} / total {total:,} parameters "
         f"({100 * trainable / max(1, total):.2f}%); {data.n_users:,} users, {data.n_items:,} items; "
         f"{split.skipped_users} users too short to evaluate"
+        + (f"; {distributed.world()} processes" if distributed.world() > 1 else "")
     )
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(net, split, train_cfg, out, run_config, progress=progress)
-    save_json(run_config, out / "config.json")  # only now: every setting has been accepted
+    if distributed.is_main():
+        save_json(run_config, out / "config.json")  # only now: every setting has been accepted
     state = trainer.fit(resume=resume)
     load_best(net, out, run_config["model_config"], data.n_items)
     results = {
@@ -242,9 +260,18 @@ def _fit_and_test(
     results["skipped_users"] = split.skipped_users
     from laserrec.inference.recommender import write_index
 
-    write_index(out, net, data)  # the run's item index, for recommend and serve
-    save_json(results, out / "metrics.json")
+    net.prepare_for_eval()  # collective under torchrun, so before rank 0 alone writes the index
+    if distributed.is_main():
+        write_index(out, net, data)  # the run's item index, for recommend and serve
+        save_json(results, out / "metrics.json")
+    distributed.barrier()
     return results
+
+
+def _say(line: str) -> None:
+    """A message for the user, from one process only under torchrun."""
+    if distributed.is_main():
+        print(line)
 
 
 def read_run_config(run_dir: str | Path) -> dict:
@@ -269,8 +296,9 @@ def load_run(
     data_dir: str | Path | None = None,
     cf_run: str | Path | None = None,
     accept_changed: bool = False,
+    device: str | torch.device = "cpu",
 ) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
-    """Rebuild a run's model from its config.json (and load ``checkpoint`` unless None).
+    """Rebuild a run's model from its config.json (and load ``checkpoint`` unless None) on ``device``.
 
     ``model_overrides`` change model settings that leave the trainable weights as they are (e.g. the frozen
     LLM's dtype); the checkpoint is still checked against the run's own config. ``data_dir`` and ``cf_run``
@@ -279,7 +307,16 @@ def load_run(
     a change is refused unless ``accept_changed``."""
     run_dir = Path(run_dir)
     run_config = read_run_config(run_dir)
-    return _load(run_dir, run_config, checkpoint, model_overrides, data_dir, cf_run, accept_changed)
+    return _load(
+        run_dir,
+        run_config,
+        checkpoint,
+        model_overrides,
+        data_dir,
+        cf_run,
+        accept_changed,
+        resolve_device(device),
+    )
 
 
 def _load(
@@ -290,6 +327,7 @@ def _load(
     data_dir: str | Path | PreparedData | None,
     cf_run: str | Path | None,
     accept_changed: bool,
+    device: torch.device | None = None,
 ) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
     spec = get_spec(run_config["model"])
     recorded = json.dumps(run_config, sort_keys=True)
@@ -305,11 +343,12 @@ def _load(
     model_cfg = spec.config_cls(**model_values)
     train_cfg = TrainConfig(**run_config["train"])
     _set_threads(train_cfg)
-    net = build_model(run_config["model"], model_cfg, data, train_cfg.seed)
+    net = build_model(run_config["model"], model_cfg, data, train_cfg.seed, device)
     if checkpoint:
         ckpt = load_best(net, run_dir, run_config["model_config"], data.n_items)
         net.checkpoint_checksum = ckpt["checksum"]  # what a run reading this one records (load_frozen_cf)
-    if json.dumps(run_config, sort_keys=True) != recorded and (run_dir / "config.json").is_file():
+    moved = json.dumps(run_config, sort_keys=True) != recorded
+    if moved and (run_dir / "config.json").is_file() and distributed.is_main():
         with contextlib.suppress(OSError):  # inputs found, hashes matching, somewhere new: remember where
             save_json(run_config, run_dir / "config.json")
     return net, data, train_cfg, run_config
@@ -360,13 +399,16 @@ def evaluate_run(
     data_dir: str | Path | None = None,
     cf_run: str | Path | None = None,
     accept_changed: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Full-ranking evaluation of a run's best checkpoint on ``split_name``; also written to the run folder.
-    ``data_dir``, ``cf_run``, ``accept_changed``: as ``load_run``."""
+    ``data_dir``, ``cf_run``, ``accept_changed``, ``device``: as ``load_run``; under torchrun the users
+    are split across the ranks."""
     if split_name not in ("valid", "test"):
         raise ConfigError(f"split {split_name!r}: expected valid or test")
+    device = distributed.start(resolve_device(device))
     net, data, train_cfg, run_config = load_run(
-        run_dir, data_dir=data_dir, cf_run=cf_run, accept_changed=accept_changed
+        run_dir, data_dir=data_dir, cf_run=cf_run, accept_changed=accept_changed, device=device
     )
     split = leave_one_out(data)
     mask = train_cfg.mask_seen if mask_seen is None else mask_seen
@@ -375,7 +417,8 @@ def evaluate_run(
     )
     metrics.update(model=run_config["model"], split=split_name)
     suffix = "_masked" if mask else ""
-    save_json(metrics, Path(run_dir) / f"eval_{split_name}{suffix}.json")
+    if distributed.is_main():
+        save_json(metrics, Path(run_dir) / f"eval_{split_name}{suffix}.json")
     return metrics
 
 

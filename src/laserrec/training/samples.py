@@ -4,6 +4,13 @@
 so every training target is predicted once per epoch with up to max_len items of context.
 "prefix" mode: one (most recent max_len items, next item) pair per position (Laser, RecFormer), or with
 ``train_on=heldout`` one pair per user: its validation step, for users outside the validation sample.
+
+Under torchrun (N processes) every rank draws the same batch order from (seed, epoch) and takes a
+contiguous share of the rows of each global batch (sizes differ by at most one), padded as the whole
+batch is. ``share`` = its loss terms / the batch's (real targets in "sequence" mode, samples in "prefix"
+mode); the trainer scales each rank's mean loss by N * share before DDP averages the gradients,
+so the step is the one a single process takes on the whole batch. A rank whose share is empty (a batch
+smaller than N) runs the batch's first sample with share 0, as DDP needs every rank in every step.
 """
 
 from __future__ import annotations
@@ -102,3 +109,30 @@ class SampleSet:
         order = self.batch_order(epoch, batch_size)
         for step in range(start, len(order)):
             yield step, self.batch(order[step])
+
+    def shards(self, epoch: int, batch_size: int, start: int = 0, rank: int = 0, world: int = 1):
+        """Yield (step, batch, share): ``batches`` with share 1.0 alone; this rank's share of each global
+        batch under torchrun (module docstring)."""
+        for step, whole in self.batches(epoch, batch_size, start):
+            if world == 1:
+                yield step, whole, 1.0
+                continue
+            lo, hi = _bounds(len(whole), rank, world)
+            if lo == hi:
+                yield step, Batch(whole.history[:1], whole.target[:1]), 0.0
+                continue
+            mine = Batch(whole.history[lo:hi], whole.target[lo:hi])
+            yield step, mine, _terms(mine) / _terms(whole)
+
+
+def _bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous rows of ``n`` (as ``np.array_split``: the first n % world get one more)."""
+    size, extra = divmod(n, world)
+    lo = rank * size + min(rank, extra)
+    return lo, lo + size + (rank < extra)
+
+
+def _terms(batch: Batch) -> int:
+    """Loss terms: the real targets (every position of a window in "sequence" mode, one per sample in
+    "prefix" mode)."""
+    return int((batch.target > 0).sum())

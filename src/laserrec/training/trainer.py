@@ -3,6 +3,9 @@
 Resuming is exact: sample order is a function of (seed, epoch), and the checkpoint holds the torch RNG
 state, the optimizer and the position inside the epoch, so an interrupted run ends where an
 uninterrupted one would.
+
+Under torchrun each rank trains on its share of every global batch (``training/samples.py``) through
+DistributedDataParallel, validates its share of the users, and only rank 0 writes (``laserrec.distributed``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from laserrec import distributed
 from laserrec.config import save_json
 from laserrec.data.dataset import Split
+from laserrec.device import rng_state, set_rng_state
 from laserrec.errors import CheckpointError, ConfigError, LaserrecError
 from laserrec.evaluation.evaluator import evaluate
 from laserrec.models.base import Recommender
@@ -58,9 +63,11 @@ class Trainer:
         run_config: dict,
         progress: bool = True,
     ):
+        """The model is trained where it is (``model.to_device`` first)."""
         self.model, self.split, self.cfg, self.run_dir = model, split, cfg, Path(run_dir)
-        self.run_config, self.progress = run_config, progress
-        model.show_progress = progress
+        self.run_config, self.progress = run_config, progress and distributed.is_main()
+        self.device = model.device
+        model.show_progress = self.progress
         self.valid = split.valid.sample(cfg.valid_users, cfg.seed)
         heldout = cfg.train_on == "heldout"
         if heldout and model.train_mode != "prefix":
@@ -83,6 +90,11 @@ class Trainer:
             )
         self.schedule = model.phase_schedule(cfg.epochs)
         self.state = TrainState()
+        if cfg.grad_checkpointing:
+            model.checkpoint_frozen_llm()
+        self._ddp = distributed.ddp(model, self.device)  # None with one process
+        if distributed.rank() > 0:  # dropout and sampling draw their own numbers on every rank
+            torch.manual_seed(cfg.seed + distributed.rank())
         self.optimizer = self._new_optimizer(self.schedule[0][0])
         self._stop_requested = False
         self._fit_start, self._wall_base = time.perf_counter(), 0.0
@@ -90,8 +102,16 @@ class Trainer:
     def _elapsed(self) -> float:
         return self._wall_base + time.perf_counter() - self._fit_start
 
-    def _over_budget(self) -> bool:
+    def _local_over_budget(self) -> bool:
         return 0 < self.cfg.max_train_minutes * 60 <= self._elapsed()
+
+    def _over_budget(self) -> bool:
+        """Every rank takes the same decision (each rank's clock differs a little)."""
+        return distributed.any_true(self._local_over_budget())
+
+    def _say(self, line: str) -> None:
+        if distributed.is_main():
+            tqdm.write(line)
 
     # ------------------------------------------------------------ helpers
     def _new_optimizer(self, phase: int) -> torch.optim.Optimizer:
@@ -99,18 +119,28 @@ class Trainer:
         return torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
     def _payload(self) -> dict:
+        """What a checkpoint holds (weights on the CPU, so it loads on any device); collective under
+        torchrun: every rank's random state is kept."""
         self.state.wall_seconds = self._elapsed()
+        rng = distributed.gather_objects(rng_state(self.device))
         return {
-            "model": self.model.trainable_state_dict(),
+            "model": {k: v.cpu() for k, v in self.model.trainable_state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "state": dataclasses.asdict(self.state),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": rng[0]["cpu"],
+            "rng_by_rank": rng,
             "model_config": self.run_config["model_config"],
             "n_items": self.split.n_items,
         }
 
+    def _save(self, name: str, payload: dict) -> None:
+        """Rank 0 writes; every rank goes on once the file is there."""
+        if distributed.is_main():
+            save_checkpoint(self.run_dir / name, payload)
+        distributed.barrier()
+
     def _save_last(self) -> None:
-        save_checkpoint(self.run_dir / "last.pt", self._payload())
+        self._save("last.pt", self._payload())
 
     def _resume(self) -> None:
         ckpt = load_checkpoint(self.run_dir / "last.pt", self.run_config["model_config"], self.split.n_items)
@@ -125,14 +155,16 @@ class Trainer:
                 f"{self.run_dir / 'last.pt'}: its optimizer state does not match this version's parameter "
                 f"groups ({e}); resume it with the laserrec version that wrote it, or start a new run"
             ) from None
-        torch.set_rng_state(ckpt["torch_rng"])
-        tqdm.write(f"resumed from {self.run_dir / 'last.pt'}: {self._label(phase)}, step {self.state.step}")
+        by_rank = ckpt.get("rng_by_rank") or [ckpt["torch_rng"]]
+        own = distributed.rank() if len(by_rank) == distributed.world() else 0
+        set_rng_state(by_rank[own], self.device)
+        self._say(f"resumed from {self.run_dir / 'last.pt'}: {self._label(phase)}, step {self.state.step}")
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         if self._stop_requested:  # second Ctrl-C: stop at once
             raise KeyboardInterrupt
         self._stop_requested = True
-        tqdm.write("stopping after this step (checkpoint follows); press Ctrl-C again to abort at once")
+        self._say("stopping after this step (checkpoint follows); press Ctrl-C again to abort at once")
 
     # ------------------------------------------------------------ loop
     def fit(self, resume: bool = False) -> TrainState:
@@ -149,7 +181,7 @@ class Trainer:
                 self._run_phase()
             if self.state.phase_idx < len(self.schedule):
                 self.state.stopped_by = "time budget"
-                tqdm.write(
+                self._say(
                     f"time budget of {self.cfg.max_train_minutes:g} minutes reached: training stops here"
                 )
                 self._save_last()
@@ -198,35 +230,42 @@ class Trainer:
             dynamic_ncols=True,
         )
         start = time.perf_counter()
-        for step, batch in self.samples.batches(st.global_epoch, cfg.batch_size, start=st.step):
-            loss, logs = self.model.calculate_loss(batch)
+        rank, world = distributed.rank(), distributed.world()
+        for step, batch, share in self.samples.shards(st.global_epoch, cfg.batch_size, st.step, rank, world):
+            loss, logs = (self._ddp or self.model.calculate_loss)(batch.to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * (share * world) if world > 1 else loss).backward()  # DDP averages over the ranks
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
-            st.loss_sum += loss.item()
             st.step, st.global_step = step + 1, st.global_step + 1
+            # one exchange per step: the batch's loss, and the decisions every rank must take together (a
+            # signal may reach the ranks at different steps; their clocks differ a little)
+            batch_loss, stops, overs = distributed.sum_values(
+                [loss.item() * share, float(self._stop_requested), float(self._local_over_budget())]
+            )
+            stop = stops > 0
+            st.loss_sum += batch_loss
             bar.update(1)
             bar.set_postfix(
                 loss=f"{st.loss_sum / (step + 1):.4f}", **{k: f"{v:.3f}" for k, v in logs.items()}
             )
-            if self._stop_requested or (cfg.save_every_steps and st.step % cfg.save_every_steps == 0):
+            if stop or (cfg.save_every_steps and st.step % cfg.save_every_steps == 0):
                 st.train_seconds += time.perf_counter() - start
                 start = time.perf_counter()
                 self._save_last()
                 if not self.progress:  # no bar: leave a trace in the log at every checkpoint
-                    tqdm.write(
+                    self._say(
                         f"epoch {st.global_epoch} step {st.step}/{n_batches} loss "
                         f"{st.loss_sum / (step + 1):.4f} ({st.train_seconds:.0f}s)"
                     )
-                if self._stop_requested:
+                if stop:
                     bar.close()
                     raise Interrupted(
                         f"interrupted at epoch {st.global_epoch} step {st.step}; checkpoint saved "
                         f"in {self.run_dir / 'last.pt'} — continue with --resume"
                     )
-            if self._over_budget():
+            if overs > 0:
                 break  # the epoch is cut short here and validated below
         bar.close()
         st.train_seconds += time.perf_counter() - start
@@ -257,16 +296,17 @@ class Trainer:
             row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
             if score > st.best_score:
                 st.best_score, st.best_epoch, st.bad_epochs = score, st.global_epoch, 0
-                save_checkpoint(self.run_dir / "best.pt", {**self._payload(), "optimizer": None})
+                self._save("best.pt", {**self._payload(), "optimizer": None})
             else:
                 st.bad_epochs += 1
         st.history.append(row)
-        tqdm.write(self._epoch_line(row))
+        self._say(self._epoch_line(row))
         st.epoch, st.global_epoch, st.step = st.epoch + 1, st.global_epoch + 1, 0
         self._save_last()
-        tmp = self.run_dir / ".log.jsonl.tmp"  # rewritten whole, so it always matches the checkpoint
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in st.history), encoding="utf-8")
-        tmp.replace(self.run_dir / "log.jsonl")
+        if distributed.is_main():
+            tmp = self.run_dir / ".log.jsonl.tmp"  # rewritten whole, so it always matches the checkpoint
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in st.history), encoding="utf-8")
+            tmp.replace(self.run_dir / "log.jsonl")
 
     def _epoch_line(self, row: dict) -> str:
         metric = self.cfg.valid_metric

@@ -54,19 +54,21 @@ def context_mask(kinds: torch.Tensor, segments: torch.Tensor, bidirectional: boo
     Input: kinds (B, T), segments (B, T) as from ``layout``. Output: (B, T, T) bool, [b, q, k] True = allowed.
     """
     t = kinds.shape[1]
-    allowed = torch.ones(t, t, dtype=torch.bool).tril().expand(kinds.shape[0], t, t)  # causal (B, T, T)
+    allowed = torch.ones(t, t, dtype=torch.bool, device=kinds.device).tril().expand(kinds.shape[0], t, t)
     allowed = allowed | (kinds == CF)[:, None, :]
     if bidirectional:
         same = segments[:, :, None] == segments[:, None, :]  # (B, T, T)
         allowed = allowed | (same & (segments > 0)[:, None, :])
     real = kinds != PAD
     allowed = allowed & real[:, None, :] & real[:, :, None]
-    return allowed | torch.eye(t, dtype=torch.bool)
+    return allowed | torch.eye(t, dtype=torch.bool, device=kinds.device)
 
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Input: (B, T, T) bool. Output: (B, 1, T, T) of ``dtype``: 0 where allowed, dtype-min elsewhere."""
-    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
+        ~allowed, torch.finfo(dtype).min
+    )
     return mask[:, None]  # (B, 1, T, T)
 
 

@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from laserrec.data.dataset import ItemText
+from laserrec.device import autocast
 from laserrec.errors import CheckpointError, ConfigError
-from laserrec.llm.backbone import Backbone, freeze
+from laserrec.llm.backbone import Backbone, freeze, place_backbone
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender
 from laserrec.models.darec.adapters import LayerAdapters, decoder_layers
 from laserrec.models.darec.config import DARecConfig
@@ -116,6 +117,11 @@ class DARec(Recommender):
         nn.init.zeros_(proj.bias)
         return nn.Sequential(nn.LayerNorm(d_cf), proj)
 
+    def to_device(self, device: torch.device) -> DARec:
+        """The frozen LLM becomes bf16 on CUDA (dtype=auto); adapters and heads stay fp32."""
+        place_backbone(self.backbone, self.config.dtype, device)
+        return super().to_device(device)
+
     @property
     def history_len(self) -> int:
         return max(self.config.max_history, self.config.cf_history if self.config.inject_cf else 0)
@@ -134,7 +140,7 @@ class DARec(Recommender):
     def _cf_vectors(self, history: torch.Tensor, kept: list[list[int]]) -> torch.Tensor:
         """Per row the user vector, then one vector per prompt item. Output: (sum_b 1 + N_b, d_cf)."""
         recent = history[:, -self.config.cf_history :]
-        flat = torch.tensor([i for items in kept for i in items], dtype=torch.long)
+        flat = torch.tensor([i for items in kept for i in items], dtype=torch.long, device=history.device)
         if self.cf is not None:
             with torch.no_grad():
                 users = self.cf.sequence_states(recent)[:, -1].float()  # (B, d_cf)
@@ -154,7 +160,7 @@ class DARec(Recommender):
         kept = [self.fit(row) for row in history.tolist()]
         rows = [[self.number_ids[k] + self.line_ids[i] for k, i in enumerate(items, 1)] for items in kept]
         n_cf = [1 + len(items) if self.cf_tokens is not None else 0 for items in kept]
-        ids, kinds, segments = layout(rows, n_cf, self.trail_ids)
+        ids, kinds, segments = (t.to(history.device) for t in layout(rows, n_cf, self.trail_ids))
         embeds = self.backbone.get_input_embeddings()(ids)  # (B, T, H)
         dtype = embeds.dtype
         if self.cf_tokens is not None:
@@ -169,7 +175,7 @@ class DARec(Recommender):
     def encode_users(self, history: torch.Tensor) -> torch.Tensor:
         """Input: (B, T) left-padded ids. Output: (B, item_dim) float32 user vectors."""
         embeds, mask, pos = self._inputs(history)
-        with self.adapters.attached(decoder_layers(self.backbone)):
+        with self.adapters.attached(decoder_layers(self.backbone)), autocast(embeds.device):
             out = self.backbone(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False)
         return self.user_head(out.last_hidden_state[:, -1].float())  # READ is the last position
 

@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from laserrec import distributed
 from laserrec.data.dataset import ItemText
+from laserrec.device import autocast
 from laserrec.errors import CheckpointError, ConfigError
-from laserrec.llm.backbone import Backbone, freeze
+from laserrec.llm.backbone import Backbone, checkpoint_layers, freeze, place_backbone
 from laserrec.models.base import Batch, CollaborativeEncoder, Recommender, format_parameters
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import attention_and_positions, join, layout, pool
@@ -79,6 +81,15 @@ class Laser(Recommender):
     def describe_parameters(self) -> str:
         return format_parameters(*self.parameter_counts())
 
+    def to_device(self, device: torch.device) -> Laser:
+        """The trainable parts move as they are (fp32); the frozen LLM becomes bf16 on CUDA (dtype=auto)
+        and uses the GPU's attention."""
+        place_backbone(self.backbone, self.config.dtype, device)
+        return super().to_device(device)
+
+    def checkpoint_frozen_llm(self) -> None:
+        checkpoint_layers(self.backbone)
+
     # ------------------------------------------------------------------ encoding
     def _prefix(
         self, c: torch.Tensor | None, mask: torch.Tensor | None, b: int
@@ -87,7 +98,7 @@ class Laser(Recommender):
         if self.mformer is not None:
             prefix, lb, _ = self.mformer(c, mask)
             return prefix, lb
-        zero = torch.zeros(())
+        zero = torch.zeros((), device=self.device)
         if self.prefix_embeddings is not None:
             return self.prefix_embeddings.expand(b, *self.prefix_embeddings.shape), zero  # (B, L, H)
         return None, zero
@@ -100,11 +111,14 @@ class Laser(Recommender):
         ids, kinds = layout(
             prompts, self.n_prefix, n_suffix, self.config.padding_side, mark_last=self.config.pooling == "eos"
         )
+        device = self.item_matrix.device
+        ids, kinds = ids.to(device), kinds.to(device)
         embeds = join(self.backbone.get_input_embeddings()(ids), kinds, prefix, self.suffix)  # (B, T, H)
         attention, positions = attention_and_positions(kinds)
-        out = (self._run_backbone or self.backbone)(
-            inputs_embeds=embeds, attention_mask=attention, position_ids=positions, use_cache=False
-        )
+        with autocast(device):  # the frozen LLM only (bf16 on CUDA); the trainable parts stay fp32
+            out = (self._run_backbone or self.backbone)(
+                inputs_embeds=embeds, attention_mask=attention, position_ids=positions, use_cache=False
+            )
         return out.last_hidden_state, kinds, lb
 
     def _forward(self, prompts: list[list[int]], c, mask) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,7 +154,7 @@ class Laser(Recommender):
             return prompts, None, None
         with torch.no_grad():
             c = self.cf.item_states(ids).float()  # (B, 1, d_c)
-        return prompts, c, torch.ones(c.shape[:2], dtype=torch.bool)
+        return prompts, c, torch.ones(c.shape[:2], dtype=torch.bool, device=c.device)
 
     def _encode_users(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._forward(*self._user_inputs(history))
@@ -155,16 +169,20 @@ class Laser(Recommender):
 
     # ------------------------------------------------------------------ item matrix and phases
     def refresh_item_matrix(self, batch_size: int | None = None) -> None:
-        """Re-encode every item (no grad, eval mode), shortest prompts first to cut padding."""
+        """Re-encode every item (no grad, eval mode), shortest prompts first to cut padding. Under torchrun
+        each rank encodes its share of the batches and the rows are all-gathered (every rank calls it)."""
         batch_size = batch_size or self.config.encode_batch_size
         order = sorted(range(1, self.n_items + 1), key=lambda i: len(self.prompts.item_line_ids[i]))
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        mine = distributed.my_share(len(batches))
         was_training = self.training
         self.eval()
         with torch.inference_mode(), self.catalog_bar() as bar:
-            for start in range(0, len(order), batch_size):
-                ids = torch.tensor(order[start : start + batch_size])
+            for j in mine:
+                ids = torch.tensor(batches[j], device=self.item_matrix.device)
                 self.item_matrix[ids] = self.encode_items(ids)
-                bar.update(len(ids))
+                bar.update(len(ids) * distributed.world())
+            distributed.fill_rows(self.item_matrix, [i for j in mine for i in batches[j]])
             self._store_items()
         self.train(was_training)
         self._has_matrix, self._dirty = True, False
@@ -193,7 +211,8 @@ class Laser(Recommender):
         was_training = self.training
         self.eval()
         with torch.inference_mode():
-            for ids in torch.arange(first, self.n_items + 1).split(self.config.encode_batch_size):
+            new = torch.arange(first, self.n_items + 1, device=self.item_matrix.device)
+            for ids in new.split(self.config.encode_batch_size):
                 self.item_matrix[ids] = self._unit_items(self.encode_items(ids))
         self.train(was_training)
 

@@ -101,6 +101,7 @@ class LaserPlus(Laser):
 
     phases = (0, 1, 2)
     config: LaserPlusConfig
+    ddp_unused_parameters = True  # the warm-up holds the prefix fixed: M-Former gets no gradient there
 
     def __init__(self, config: LaserPlusConfig, n_items, item_texts, backbone, cf=None) -> None:
         if config.distill > 0 and cf is None:
@@ -199,7 +200,7 @@ class LaserPlus(Laser):
             logits = self._offset(users @ self.item_matrix[1:].T, batch.history) / tau
             return logits, batch.target - 1, None, lb
         newest = batch.history[:, batch.history.shape[1] - self.config.history_negatives :]  # (B, S)
-        drawn = torch.randint(1, self.n_items + 1, (self.config.negatives,))
+        drawn = torch.randint(1, self.n_items + 1, (self.config.negatives,), device=batch.target.device)
         seen = newest[newest > 0]
         ids, inverse = torch.cat([batch.target, drawn, seen]).unique(return_inverse=True)  # (U,), (B+...,)
         items, item_lb = self._forward(*self._item_inputs(ids))

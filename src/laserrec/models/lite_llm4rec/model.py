@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from laserrec import distributed
 from laserrec.data.dataset import ItemText
+from laserrec.device import autocast
 from laserrec.errors import CheckpointError, ConfigError
-from laserrec.llm.backbone import Backbone, freeze
+from laserrec.llm.backbone import Backbone, freeze, place_backbone
 from laserrec.models.base import Batch, Recommender
 from laserrec.models.lite_llm4rec.config import LiteLLM4RecConfig
 from laserrec.models.prompt import PromptBuilder, special_tokens
@@ -114,6 +116,12 @@ class LiteLLM4Rec(Recommender):
     def history_len(self) -> int:
         return self.config.max_history
 
+    def to_device(self, device: torch.device) -> LiteLLM4Rec:
+        """A frozen item LLM becomes bf16 on CUDA (dtype=auto); trained LLMs stay fp32."""
+        if self.frozen_items and not self.config.llm_trainable:
+            place_backbone(self.item_llm, self.config.dtype, device)
+        return super().to_device(device)
+
     # ------------------------------------------------------------------ item LLM
     def encode_items(self, ids: torch.Tensor) -> torch.Tensor:
         """Item LLM. Input: (U,) distinct item ids >= 1. Output: (U, H_item) float32."""
@@ -124,11 +132,12 @@ class LiteLLM4Rec(Recommender):
         for r, row in enumerate(rows):
             tokens[r, : len(row)] = torch.tensor(row)
             mask[r, : len(row)] = 1
-        hidden = self.item_llm(
-            input_ids=tokens, attention_mask=mask, use_cache=False
-        ).last_hidden_state.float()
+        tokens, mask = tokens.to(self.item_cache.device), mask.to(self.item_cache.device)
+        with autocast(tokens.device, enabled=self.frozen_items):
+            hidden = self.item_llm(input_ids=tokens, attention_mask=mask, use_cache=False).last_hidden_state
+        hidden = hidden.float()
         if self.config.item_pooling == "last":
-            return hidden[torch.arange(len(rows)), mask.sum(1) - 1]  # (U, H)
+            return hidden[torch.arange(len(rows), device=tokens.device), mask.sum(1) - 1]  # (U, H)
         m = mask.unsqueeze(-1).float()  # (U, L, 1)
         return (hidden * m).sum(1) / m.sum(1)
 
@@ -139,16 +148,20 @@ class LiteLLM4Rec(Recommender):
         so the few outlier dimensions of LLM hidden states do not dominate the projection's LayerNorm.
         """
         order = sorted(range(1, self.n_items + 1), key=lambda i: len(self.item_tokens[i]))
+        size = self.config.item_batch_size
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        mine = distributed.my_share(len(batches))  # under torchrun: this rank's batches, then all-gathered
         was_training = self.training
         self.eval()
         with (
             torch.inference_mode(),
             self.catalog_bar() as bar,
         ):
-            for start in range(0, len(order), self.config.item_batch_size):
-                ids = torch.tensor(order[start : start + self.config.item_batch_size])
+            for j in mine:
+                ids = torch.tensor(batches[j], device=self.item_cache.device)
                 self.item_cache[ids] = self.encode_items(ids)
-                bar.update(len(ids))
+                bar.update(len(ids) * distributed.world())
+            distributed.fill_rows(self.item_cache, [i for j in mine for i in batches[j]])
             if self.frozen_items:
                 items = self.item_cache[1:]  # (n_items, H)
                 self._standardise = (items.mean(0), items.std(0).clamp(min=1e-6))
@@ -168,7 +181,7 @@ class LiteLLM4Rec(Recommender):
             self.tokenizer, [ItemText(), *texts], self.config.max_title_tokens
         )[1:]
         self.n_items += len(texts)
-        ids = torch.arange(first, self.n_items + 1)
+        ids = torch.arange(first, self.n_items + 1, device=self.item_cache.device)
         was_training = self.training
         self.eval()
         with torch.inference_mode():
@@ -177,7 +190,7 @@ class LiteLLM4Rec(Recommender):
                 rows = (rows - self._standardise[0]) / self._standardise[1]
             known = F.normalize(self.item_cache[1:first], dim=-1)  # (n_known, H)
             near = (F.normalize(rows, dim=-1) @ known.T).topk(min(neighbours, first - 1)).indices  # (M, k)
-            head = nn.Linear(self.head.in_features, self.n_items)
+            head = nn.Linear(self.head.in_features, self.n_items, device=self.head.weight.device)
             head.weight.copy_(torch.cat([self.head.weight, self.head.weight[near].mean(1)]))
             head.bias.copy_(torch.cat([self.head.bias, self.head.bias[near].mean(1)]))
         self.item_cache = torch.cat([self.item_cache, rows])
