@@ -272,6 +272,7 @@ def serve(
         5.0, "--batch-wait-ms", min=0, help="how long the first request of a batch waits for others"
     ),
     max_body_kb: int = typer.Option(1024, "--max-body-kb", min=1, help="largest request body (KiB)"),
+    device: str = device_option(),
 ) -> None:
     """Serve a run over HTTP: POST /recommend, /recommend/batch, /items; GET /items, /health, /docs, and
     a page at / (search, build a history, see the top-k). See docs/serving.md."""
@@ -281,7 +282,7 @@ def serve(
         from laserrec.inference.serve import serve as run_service
     except ImportError as e:
         raise LaserrecError(f"serving needs {e.name}: pip install 'laserrec[serve]'") from None
-    rec = laserrec.load(run_dir)
+    rec = laserrec.load(run_dir, device=device)
     run_service(
         rec, host, port, token=token, batching=batching, batch_max=batch_max,
         batch_wait_ms=batch_wait_ms, max_body=max_body_kb * 1024,
