@@ -102,10 +102,15 @@ def render(module, payload: dict) -> str:
         lines += [notes(payload), ""]
     lines += ["What each cell ran (settings on top of the model's recipe):", ""]
     for row in _all_rows(payload):
-        settings = ", ".join(f"{k}={v}" for k, v in sorted((row.get("settings") or {}).items()))
+        settings = ", ".join(f"{k}={_shown(v)}" for k, v in sorted((row.get("settings") or {}).items()))
         what = f"recipe {row['recipe']}; " if row.get("recipe") else ""
         lines.append(f"- `{row['cell']}` ({row['model']}): {what}{settings or 'defaults'}")
     return "\n".join(lines) + "\n"
+
+
+def _shown(value: object) -> object:
+    """A setting as results.md shows it: a path of this machine (a local LLM folder) by its last part."""
+    return Path(value).name if isinstance(value, str) and value.startswith("/") else value
 
 
 def _all_rows(payload: dict) -> list[dict]:

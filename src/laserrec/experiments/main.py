@@ -91,7 +91,7 @@ def notes(payload: dict) -> str:
         parts.append(
             f"DARec ran {darec.get('epochs_run', '?')} epoch(s) of {prompts:,} prompts (best epoch "
             f"{darec.get('best_epoch', '?')}, validation NDCG@10 {darec['valid']['ndcg@10']:.4f} on "
-            f"{darec['valid']['users']} users)."
+            f"{darec['valid']['users']} users; tested on {darec['test']['users']:,} sampled users)."
         )
     return " ".join(parts)
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from laserrec.errors import ConfigError
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:  # pragma: no cover - the experiments extra is not installed
+    raise ConfigError(
+        "the experiments' figures need matplotlib: pip install 'laserrec[experiments]'"
+    ) from None
 
 
 def _save(fig, path: Path) -> None:

@@ -38,16 +38,17 @@ def companions(name: str) -> list[str]:
 def parse(test_file: Path, item_file: Path | None) -> RawData:
     warnings: Counter = Counter()
     texts = _read_text(item_file, warnings) if item_file is not None else {}
-    sequences = {user: seq for user, (seq, _) in _sequences(test_file).items()}
+    rows = _sequences(test_file)
+    for user, (seq, n) in rows.items():
+        missing = next((item for item in seq if item not in texts), None) if texts else None
+        if missing is not None:
+            where = f"{at(test_file, n)}: item {missing!r} (user {user!r})"
+            raise DataError(f"{where} has no entry in {item_file}")
+    sequences = {user: seq for user, (seq, _) in rows.items()}
     for split in SPLITS:
         path = test_file.with_name(f"{stem(test_file)}.{split}.inter")
         if path.is_file():
             _check_prefixes(path, sequences, test_file)
-    if texts:
-        for user, seq in sequences.items():
-            missing = next((item for item in seq if item not in texts), None)
-            if missing is not None:
-                raise DataError(f"{test_file}: item {missing!r} (user {user!r}) has no entry in {item_file}")
     events = {user: [(float(pos), item) for pos, item in enumerate(seq)] for user, seq in sequences.items()}
     return RawData(events, texts, warnings)
 
