@@ -1,11 +1,13 @@
 """Every ablation switch of the Laser paper (its Table 3), each one run of Laser with one switch changed,
-against the full model; all read the same frozen SASRec. The switches apply to any recipe
+against the full model; all read the same frozen SASRec. At the cpu budget each Laser run is the shorter
+schedule (``Budget.short_laser``), so nine of them fit. The switches apply to any recipe
 (``--set laser.recipe=paper-cpu`` ablates the paper's method at CPU sizes)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from laserrec.experiments.budget import Budget
 from laserrec.experiments.common import HEAD, compact, metric_columns
 from laserrec.experiments.plots import horizontal_bars
 from laserrec.experiments.runner import Cell, Context
@@ -14,7 +16,7 @@ TITLE = "Ablations of Laser (the paper's Table 3)"
 
 # (cell, what the paper calls it, the switch)
 VARIANTS: list[tuple[str, str, dict]] = [
-    ("laser", "Laser (full)", {}),
+    ("laser_short", "Laser (full)", {}),
     ("no_prefix", "w/o prefix", {"use_prefix": False}),
     ("mean_pooling", "suffix → mean pooling", {"pooling": "mean"}),
     ("eos_pooling", "suffix → EOS token", {"pooling": "eos"}),
@@ -26,23 +28,25 @@ VARIANTS: list[tuple[str, str, dict]] = [
 ]
 
 
-def cells() -> list[Cell]:
+def cells(budget: Budget) -> list[Cell]:
+    short = budget.short_laser()
     return [Cell("sasrec", "sasrec", label="SASRec (the ID model read)")] + [
-        Cell(name, "laser", switch, cf="sasrec", label=label) for name, label, switch in VARIANTS
+        Cell(name, "laser", {**short, **switch}, cf="sasrec", label=label) for name, label, switch in VARIANTS
     ]
 
 
 def run(ctx: Context) -> dict:
     rows = []
-    for cell in cells():
+    switches = {name: switch for name, _, switch in VARIANTS}
+    for cell in cells(ctx.budget):
         row = compact(ctx.run(cell))
-        row["switch"] = {k: v for k, v in cell.settings.items()}
+        row["switch"] = switches.get(cell.name, {})
         rows.append(row)
     return {"rows": rows}
 
 
 def table(payload: dict) -> str:
-    full = next(r for r in payload["rows"] if r["cell"] == "laser")["test"]
+    full = next(r for r in payload["rows"] if r["cell"] == "laser_short")["test"]
     lines = [f"| variant | switch | {HEAD} | Δ NDCG@10 vs full |", "|---|---|---|---|---|---|"]
     for r in payload["rows"]:
         switch = ", ".join(f"`{k}={str(v).lower()}`" for k, v in r["switch"].items()) or "–"

@@ -13,6 +13,10 @@ from laserrec.pipeline import QUICKSTART
 # on 300 users (about 5 minutes on ml-100k with all-MiniLM-L6-v2).
 LASER_STEPS = {k: v for k, v in QUICKSTART["settings"]["laser"].items() if k != "cf_run"}
 
+# The experiments with many Laser cells (ablation, sensitivity) give each a little over half of that at the
+# cpu budget: 1 warm-up, 2 phase-1 and 1 phase-2 epochs.
+LASER_SHORT = {"warmup_epochs": 1, "phase1_epochs": 2, "phase2_epochs": 1}
+
 CPU: dict[str, dict] = {
     "sasrec": {},  # to early stopping (patience 10), as `laserrec train`
     "bert4rec": {},
@@ -43,6 +47,10 @@ class Budget:
         if self.name == "minutes":
             values["max_train_minutes"] = self.minutes
         return values
+
+    def short_laser(self) -> dict:
+        """What a Laser cell of an experiment with many of them adds to the budget's settings."""
+        return {} if self.name == "paper" else dict(LASER_SHORT)
 
     def __str__(self) -> str:
         return f"minutes={self.minutes:g}" if self.name == "minutes" else self.name

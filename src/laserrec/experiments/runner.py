@@ -101,11 +101,6 @@ class Context:
             self.results[cell.name] = {"cell": cell.name, "label": cell.title(), **row}
         return self.results[cell.name]
 
-    def run_all(self, cells: list[Cell]) -> dict[str, dict]:
-        for cell in cells:
-            self.run(cell)
-        return {c.name: self.results[c.name] for c in cells}
-
     def _train(self, cell: Cell) -> dict:
         from laserrec.pipeline import run_or_reuse
 

@@ -1,11 +1,13 @@
 """Sensitivity of Laser to K (experts), L (prefix tokens), λ (load-balancing weight) and the number of
 suffix tokens: one setting changed at a time from the recipe's (K=4, L=4, λ=0.05, one suffix token; the
-base run is the recipe as it is, shared with the other experiments); all runs read the same frozen SASRec."""
+base run is the ablation's full Laser); all runs read the same frozen SASRec. At the cpu budget each is
+the shorter Laser schedule (``Budget.short_laser``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from laserrec.experiments.budget import Budget
 from laserrec.experiments.common import HEAD, compact, metric_columns
 from laserrec.experiments.plots import line_panels
 from laserrec.experiments.runner import Cell, Context
@@ -21,28 +23,31 @@ SWEEPS: list[tuple[str, str, list]] = [
 ]
 
 
-def cell_for(key: str, value) -> Cell:
+def cell_for(key: str, value, budget: Budget) -> Cell:
+    short = budget.short_laser()  # the ablation's base run too
     if value == BASE[key]:
-        return Cell("laser", "laser", cf="sasrec", label="Laser (base)")  # the recipe's own values
-    settings = {key: value}
+        return Cell("laser_short", "laser", short, cf="sasrec", label="Laser (base)")  # the recipe's values
+    settings = {**short, key: value}
     if key == "n_experts":
         settings["top_k"] = min(2, value)  # top-2 of K, as the recipe
     return Cell(f"{key}_{value:g}", "laser", settings, cf="sasrec", label=f"{key}={value:g}")
 
 
-def cells() -> list[Cell]:
+def cells(budget: Budget) -> list[Cell]:
     out = [Cell("sasrec", "sasrec", label="SASRec (the ID model read)")]
     for key, _, values in SWEEPS:
-        out += [c for c in (cell_for(key, v) for v in values) if c.name not in {o.name for o in out}]
+        for cell in (cell_for(key, v, budget) for v in values):
+            if cell.name not in {o.name for o in out}:
+                out.append(cell)
     return out
 
 
 def run(ctx: Context) -> dict:
-    for cell in cells():
+    for cell in cells(ctx.budget):
         ctx.run(cell)
     sweeps = []
     for key, axis, values in SWEEPS:
-        points = [{"value": v, **compact(ctx.results[cell_for(key, v).name])} for v in values]
+        points = [{"value": v, **compact(ctx.results[cell_for(key, v, ctx.budget).name])} for v in values]
         sweeps.append({"setting": key, "axis": axis, "points": points})
     return {"base": BASE, "sweeps": sweeps, "rows": [compact(r) for r in ctx.results.values()]}
 
