@@ -9,10 +9,14 @@ from laserrec.evaluation.groups import cold_items, cold_threshold, grouped_metri
 
 def test_cold_items_are_the_bottom_35_percent_of_training_counts_ties_together():
     counts = np.array([0, 5, 0, 1, 1, 9, 2, 7, 3, 4, 6])  # items 1..10; sorted: 0 1 1 2 3 4 5 6 7 9
-    assert cold_threshold(counts) == 2  # numpy "lower" quantile at 35% of 10 counts: the 4th, 2
-    assert cold_items(counts).tolist() == [False, False, True, True, True, False, True] + [False] * 4
-    tied = np.array([0, 1, 1, 1, 1, 5])  # every item at the threshold is cold: equal counts, one side
+    # share of items at or below a count: 0 -> 10%, 1 -> 30%, 2 -> 40%: 30% and 40% are both 5 points off
+    # 35%, the lower count wins
+    assert cold_threshold(counts) == 1
+    assert cold_items(counts).tolist() == [False, False, True, True, True] + [False] * 6
+    tied = np.array([0, 1, 1, 1, 1, 5])  # 80% at count 1, 100% at 5: the nearest share is 80%
     assert cold_items(tied).tolist() == [False, True, True, True, True, False]
+    spread = np.array([0, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4])  # 3 at 2: 15%, 65% at 3
+    assert cold_threshold(spread) == 2  # |15 - 35| < |65 - 35|
 
 
 def test_users_fall_in_the_group_of_their_target_counted_on_training_sequences():
@@ -25,6 +29,7 @@ def test_users_fall_in_the_group_of_their_target_counted_on_training_sequences()
     # training counts: item1 3 (a: 1,2,1? no: a trains on [1, 2]; b [1, 4]; c [1, 3]; d [2, 5])
     # -> item1 3, item2 2, item3 1, item4 1, item5 1; 35% of 5 counts (1 1 1 2 3): threshold 1
     groups = popularity_groups(split)
+    # (shares at or below 1: 60%, nearer 35% than nothing below 1)
     # test targets: a 3 (cold), b 2 (warm), c 1 (warm), d 4 (cold)
     assert groups["cold"].tolist() == [True, False, False, True]
     assert groups["warm"].tolist() == [False, True, True, False]

@@ -1,9 +1,10 @@
 """Metrics of groups of evaluated users; the popularity split of the Laser paper's cold-start study.
 
 An item is *cold* when its number of training interactions is in the bottom 35% of all items' counts
-(the paper's rule, after Kim et al. 2024): with the counts sorted, the threshold is the count at the 35%
-position (numpy's "lower" quantile), and every item whose count is at most the threshold is cold, so items
-with equal counts always fall on the same side. A test user is in the cold group when their target is cold.
+(the paper's rule, after Kim et al. 2024). Items with equal counts always fall on the same side, so the
+share can only be met approximately: the threshold is the count t for which the share of items with a
+count of at most t is nearest 35% (the lower t on a tie), and every item with a count of at most t is
+cold. A test user is in the cold group when their target is cold.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ COLD_SHARE = 0.35
 
 def cold_threshold(counts: np.ndarray, share: float = COLD_SHARE) -> int:
     """The largest training count of a cold item. Input: counts (n_items + 1,), index 0 = padding."""
-    return int(np.quantile(counts[1:], share, method="lower"))
+    values, items = np.unique(counts[1:], return_counts=True)  # distinct counts, ascending
+    shares = np.cumsum(items) / items.sum()  # share of items with a count of at most each value
+    return int(values[np.argmin(np.abs(shares - share))])
 
 
 def cold_items(counts: np.ndarray, share: float = COLD_SHARE) -> np.ndarray:

@@ -40,9 +40,10 @@ def table(payload: dict) -> str:
     rule = payload["rule"]
     users = payload["rows"][0]["groups"]
     lines = [
-        f"An item is cold when its training count is at most {rule['threshold_count']} (the bottom "
-        f"{rule['cold_share']:.0%} of counts): {rule['cold_items']:,} of {rule['items']:,} items; "
-        f"{users['cold']['users']:,} test users have a cold target, {users['warm']['users']:,} a warm one.",
+        f"An item is cold when its training count is at most {rule['threshold_count']}, the count whose "
+        f"share of items at or below it is nearest {rule['cold_share']:.0%}: {rule['cold_items']:,} of "
+        f"{rule['items']:,} items ({rule['cold_items'] / rule['items']:.1%}); {users['cold']['users']:,} "
+        f"test users have a cold target, {users['warm']['users']:,} a warm one.",
         "",
         "| model | cold Recall@10 | cold NDCG@10 | warm Recall@10 | warm NDCG@10 | all Recall@10 "
         "| all NDCG@10 |",

@@ -33,7 +33,7 @@ def grouped_bars(
     errors: dict[str, list[float]] | None = None,
 ) -> None:
     """One cluster of bars per group, one bar per series (``series[name][i]`` belongs to ``groups[i]``)."""
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(groups) * max(1, len(series)) ** 0.5), 3.4))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.1 * len(groups) * max(1, len(series)) ** 0.5), 3.8))
     width = 0.8 / max(1, len(series))
     for j, (name, values) in enumerate(series.items()):
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
@@ -47,7 +47,7 @@ def grouped_bars(
     )
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=2 if len(series) > 4 else 1)
+    ax.legend(fontsize=7, ncol=min(len(series), 5), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
