@@ -44,7 +44,7 @@ def to_markdown(sections, page: Path) -> str:
     for title, body, figure in sections:
         link = os.path.relpath(figure, page.parent) if figure else None
         body = body.replace("![figure](figure.png)", f"![{title}]({link})" if link else "")
-        lines += [f"## {title}", body.strip(), ""]
+        lines += [f"## {title}", "", body.strip(), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -92,7 +92,12 @@ def _markdown_to_html(body: str, figure: Path | None) -> str:
             data = base64.b64encode(figure.read_bytes()).decode("ascii")
             out.append(f"<p><img src='data:image/png;base64,{data}' alt='figure'></p>")
         elif line.startswith("- "):
-            out.append(f"<li>{_inline(line[2:])}</li>")
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{_inline(lines[i][2:])}</li>")
+                i += 1
+            out.append(f"<ul>{''.join(items)}</ul>")
+            continue
         elif line.strip():
             out.append(f"<p>{_inline(line)}</p>")
         i += 1
