@@ -50,3 +50,21 @@ def test_ml_100k(tmp_path):
     rows = [line.split("\t") for line in (source / "ml-100k.inter").read_text().splitlines()[1:]]
     expected = [r[1] for r in sorted((r for r in rows if r[0] == "196"), key=lambda r: float(r[3]))]
     assert [data.item_ids[i - 1] for i in data.sequences[0]] == expected
+
+
+def test_games_llmrank_from_its_benchmark_files(tmp_path):
+    source = shared("games_llmrank")
+    assert detect_format(source) == "recbole-benchmark"
+    data = prepare_dataset(source, tmp_path / "games")
+    stats = data.statistics()
+    # SOURCE.md: 50,546 users, 16,859 items, 440,264 interactions, avg 8.71 (min 5, median 6), titles only
+    assert (data.n_users, data.n_items, data.n_interactions) == (50546, 16859, 440264)
+    assert (stats["avg_length"], stats["min_length"], stats["median_length"]) == (8.71, 5, 6.0)
+    filled = stats["items_with_text"]
+    assert filled["title"] == "16859/16859" and filled["brand"] == "0/16859"
+    assert data.meta["warnings"] == {}
+    first = source / "Games-6k.test.inter"
+    user, history, target = first.read_text().splitlines()[1].split("\t")
+    assert data.user_ids[0] == user
+    assert [data.item_ids[i - 1] for i in data.sequences[0]] == history.split() + [target]
+    assert data.items[data.sequences[0][0]].title == "Fire Emblem: The Sacred Stones"

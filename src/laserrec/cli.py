@@ -44,7 +44,9 @@ def prepare(
         "2018 reviews + meta, or CSV + JSONL item text)",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="folder to write the prepared dataset to"),
-    fmt: str = typer.Option(None, "--format", help="lcrec | recbole | amazon | csv (default: detected)"),
+    fmt: str = typer.Option(
+        None, "--format", help="lcrec | recbole | recbole-benchmark | amazon | csv (default: detected)"
+    ),
     min_core: int = typer.Option(0, help="iterative k-core filter on users and items (0 = off)"),
     dedup: bool = typer.Option(False, help="keep only the first interaction of each (user, item) pair"),
     name: str = typer.Option(None, help="dataset name stored in meta.json (default: the folder name)"),
@@ -57,7 +59,12 @@ def prepare(
         help="leave out this share of the items and their interactions (0 = none); "
         "their text stays in meta.json for `laserrec add-items RUN --items OUT`",
     ),
-    seed: int = typer.Option(0, "--seed", help="which items --hide-items draws"),
+    seed: int = typer.Option(0, "--seed", help="which items --hide-items and users --train-users draw"),
+    train_users: float = typer.Option(
+        1.0,
+        "--train-users",
+        help="keep this share of the users (deterministic, nested across shares; every item keeps its id)",
+    ),
 ) -> None:
     """Validate raw data, remap ids (0 = padding), keep item text, and write one prepared dataset.
 
@@ -65,7 +72,16 @@ def prepare(
     from laserrec.data.prepare import prepare_dataset, summary
 
     data = prepare_dataset(
-        source, out, fmt, min_core, dedup, name, overwrite=overwrite, hide_items=hide_items, seed=seed
+        source,
+        out,
+        fmt,
+        min_core,
+        dedup,
+        name,
+        overwrite=overwrite,
+        hide_items=hide_items,
+        seed=seed,
+        train_users=train_users,
     )
     typer.echo(summary(data))
     typer.echo(f"prepared dataset written to {out}")
@@ -157,12 +173,24 @@ def evaluate(
         False, "--accept-changed", help="use a dataset or --cf run whose hash differs from the run's"
     ),
     device: str = device_option(),
+    by: str = typer.Option(
+        None,
+        "--by",
+        help="popularity: metrics of users whose target is cold (bottom 35% of training counts) vs warm",
+    ),
 ) -> None:
     """Full-ranking evaluation of a run's best checkpoint; prints and writes eval_<split>.json.
     Under torchrun the users are split across the processes (the same metrics, exactly)."""
     from laserrec import distributed
     from laserrec.training.runs import evaluate_run
 
+    if by is not None:
+        if by != "popularity":
+            raise LaserrecError(f"--by {by!r}: expected popularity")
+        from laserrec.evaluation.groups import evaluate_by_popularity
+
+        typer.echo(json.dumps(evaluate_by_popularity(run_dir, split), indent=2))
+        return
     try:
         metrics = evaluate_run(
             run_dir, split, mask_seen, data_dir=data, cf_run=cf, accept_changed=accept_changed, device=device
@@ -338,6 +366,60 @@ def compare_cmd(
     base = QUICKSTART if quick else COMPARE
     per_model = model_settings(base["settings"], settings)
     typer.echo(compare(data, out, names, per_model, progress=not quiet))
+
+
+@app.command("experiment")
+def experiment_cmd(
+    name: str = typer.Argument(..., help="main | ablation | cold-start | transfer | sensitivity | cf-model"),
+    data: Path = typer.Option(..., "--data", "-d", help="prepared dataset folder (transfer: the source)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="folder for the runs, results.json, results.md, figure"
+    ),
+    target: Path = typer.Option(None, "--target", help="transfer: the prepared dataset transferred to"),
+    budget: str = typer.Option(
+        "cpu", "--budget", help="cpu | paper | minutes=M (M minutes per trained cell)"
+    ),
+    runs: Path = typer.Option(
+        None, "--runs", help="folder of the cells' runs (default OUT/runs); experiments sharing it reuse runs"
+    ),
+    settings: list[str] = typer.Option(
+        [], "--set", help="MODEL.KEY=VALUE or CELL.KEY=VALUE for the runs of the experiment, repeatable"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """Run one of the paper's experiments: every cell it needs is trained (a finished run is reused, an
+    interrupted one resumed), then OUT/results.json, results.md and figure.png are written."""
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+    from laserrec.experiments import run_experiment
+    from laserrec.pipeline import model_settings
+
+    command = " ".join(["laserrec", *sys.argv[1:]]) if sys.argv[1:2] == ["experiment"] else ""
+    text = run_experiment(
+        name,
+        data,
+        out,
+        budget,
+        target,
+        model_settings({}, settings),
+        progress=not quiet,
+        command=command,
+        runs=runs,
+    )
+    typer.echo(text)
+    typer.echo(f"written to {out}")
+
+
+@app.command("report")
+def report_cmd(
+    folders: list[Path] = typer.Argument(..., help="experiment folders (each with results.json)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the page to write: .md (markdown) or .html"),
+) -> None:
+    """Gather experiments' results and figures into one page (markdown, or HTML with the figures inlined)."""
+    from laserrec.experiments.report import write_report
+
+    write_report(folders, out)
+    typer.echo(f"report of {len(folders)} experiment(s) written to {out}")
 
 
 @app.command("search-adapters", context_settings=EXTRA)

@@ -30,6 +30,7 @@ def prepare_dataset(
     overwrite: bool = False,
     hide_items: float = 0.0,
     seed: int = 0,
+    train_users: float = 1.0,
 ) -> PreparedData:
     """Detect the format of ``source`` (unless ``fmt`` is given), read it, and save it to ``out``.
 
@@ -37,7 +38,8 @@ def prepare_dataset(
     interaction of each (user, item) pair. ``min_length``: drop users with fewer interactions.
     ``overwrite``: replace the prepared dataset already in ``out`` (its three files only).
     ``hide_items``: leave out this share of the items with their interactions, drawn with ``seed``
-    (their text stays in ``meta.json``; see ``data/hide.py``).
+    (their text stays in ``meta.json``; see ``data/hide.py``). ``train_users``: keep this share of the users,
+    drawn with ``seed``, every item kept under its id (``data/fraction.py``).
     Returns the dataset; its ``meta["warnings"]`` holds counts the caller should show (``summary``).
     """
     check_not_in_source(Path(source), Path(out))
@@ -47,6 +49,10 @@ def prepare_dataset(
         from laserrec.data.hide import hide_items as hide
 
         data = hide(data, hide_items, seed)[0]
+    if train_users != 1.0:
+        from laserrec.data.fraction import keep_users
+
+        data = keep_users(data, train_users, seed)
     data.save(out, overwrite=overwrite)
     return data
 
@@ -78,6 +84,11 @@ def summary(data: PreparedData) -> str:
         lines.append(
             f"hidden: {hidden['count']} items ({hidden['share']:g} of the catalog, seed {hidden['seed']}) "
             f"with their interactions; {hidden['users_dropped']} users left with none"
+        )
+    users = data.meta.get("train_users")
+    if users:
+        lines.append(
+            f"kept {users['count']} users ({users['share']:g} of them, seed {users['seed']}); every item kept"
         )
     warnings = data.meta.get("warnings") or {}
     lines.append(f"warnings: {json.dumps(warnings)}" if warnings else "warnings: none")

@@ -1,13 +1,15 @@
 """Read any supported raw format into a ``PreparedData``; the format is detected from the file names.
 
-=========  ================================================  ============================================
-format     interaction file                                  item text file (same folder)
-=========  ================================================  ============================================
-lcrec      ``X.inter.json`` ``{user: [item, ...]}``           ``X.item.json`` (required)
-recbole    ``X.inter`` (RecBole atomic, tab-separated)       ``X.item`` (optional: no text without it)
-amazon     ``<Cat>_5.json[.gz]`` (Amazon 2018 reviews)       ``meta_<Cat>.json[.gz]`` (required)
-csv        ``X.csv`` (user, item, timestamp columns)         ``X.jsonl`` or the only ``*.jsonl`` (required)
-=========  ================================================  ============================================
+=================  ================================================  ====================================
+format             interaction file                                  item text file (same folder)
+=================  ================================================  ====================================
+lcrec              ``X.inter.json`` ``{user: [item, ...]}``           ``X.item.json`` (required)
+recbole            ``X.inter`` (RecBole atomic, tab-separated)       ``X.item`` (optional)
+recbole-benchmark  ``X.test.inter`` (+ ``X.train.inter``,            ``X.item`` or ``X.text``, else the
+                   ``X.valid.inter``): RecBole's sequential split    only one (optional)
+amazon             ``<Cat>_5.json[.gz]`` (Amazon 2018 reviews)       ``meta_<Cat>.json[.gz]`` (required)
+csv                ``X.csv`` (user, item, timestamp columns)         ``X.jsonl`` or the only ``*.jsonl``
+=================  ================================================  ====================================
 
 ``source`` is the folder holding the files, or the interaction file itself (needed when a folder holds
 several). Filtering and id remapping are the same for every format: see ``laserrec.data.build``.
@@ -23,7 +25,7 @@ from pathlib import Path
 from laserrec.data import columnar
 from laserrec.data.build import build_prepared
 from laserrec.data.dataset import PreparedData
-from laserrec.data.formats import amazon, csv_jsonl, lcrec, recbole
+from laserrec.data.formats import amazon, csv_jsonl, lcrec, recbole, recbole_benchmark
 from laserrec.data.io import sha256
 from laserrec.data.raw import RawData
 from laserrec.errors import ConfigError, DataError
@@ -37,6 +39,7 @@ class Format:
     text_required: bool
     companions: Callable[[str], list[str]]  # interaction file name -> the text file names it pairs with
     parse: Callable[[Path, Path | None], RawData]
+    exclude_globs: tuple[str, ...] = ()  # interaction files of another format that inter_globs also match
 
     def describe(self) -> str:
         text = " or ".join(self.text_globs)
@@ -55,16 +58,28 @@ def _amazon_meta(name: str) -> list[str]:
 _LCREC = Format(
     "lcrec", ("*.inter.json",), ("*.item.json",), True, _same_stem(".inter.json", ".item.json"), lcrec.parse
 )
-_RECBOLE = Format("recbole", ("*.inter",), ("*.item",), False, _same_stem(".inter", ".item"), recbole.parse)
+_BENCHMARK = ("*.train.inter", "*.valid.inter", "*.test.inter")
+_RECBOLE = Format(
+    "recbole", ("*.inter",), ("*.item",), False, _same_stem(".inter", ".item"), recbole.parse, _BENCHMARK
+)
+_RECBOLE_BENCHMARK = Format(
+    "recbole-benchmark",
+    ("*.test.inter",),
+    ("*.item", "*.text"),
+    False,
+    recbole_benchmark.companions,
+    recbole_benchmark.parse,
+)
 _AMAZON = Format(
     "amazon", ("*_5.json", "*_5.json.gz"), ("meta_*.json", "meta_*.json.gz"), True, _amazon_meta, amazon.parse
 )
 _CSV = Format("csv", ("*.csv",), ("*.jsonl",), True, _same_stem(".csv", ".jsonl"), csv_jsonl.parse)
-FORMATS: dict[str, Format] = {f.name: f for f in (_LCREC, _RECBOLE, _AMAZON, _CSV)}
+FORMATS: dict[str, Format] = {f.name: f for f in (_LCREC, _RECBOLE, _RECBOLE_BENCHMARK, _AMAZON, _CSV)}
 
 
-def _glob(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
-    return sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
+def _glob(folder: Path, patterns: tuple[str, ...], exclude: tuple[str, ...] = ()) -> list[Path]:
+    found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
+    return sorted(p for p in found if not any(fnmatchcase(p.name, g) for g in exclude))
 
 
 def _exists(source: Path) -> Path:
@@ -78,9 +93,9 @@ def detect_format(source: Path) -> str:
     """The name of the one format whose interaction file is ``source`` or lies in the folder ``source``."""
     source = _exists(source)
     if source.is_file():
-        found = [f.name for f in FORMATS.values() if any(fnmatchcase(source.name, g) for g in f.inter_globs)]
+        found = [f.name for f in FORMATS.values() if _matches(source.name, f)]
     else:
-        found = [f.name for f in FORMATS.values() if _glob(source, f.inter_globs)]
+        found = [f.name for f in FORMATS.values() if _glob(source, f.inter_globs, f.exclude_globs)]
     if len(found) == 1:
         return found[0]
     if found:
@@ -94,12 +109,18 @@ def detect_format(source: Path) -> str:
     )
 
 
+def _matches(name: str, fmt: Format) -> bool:
+    return any(fnmatchcase(name, g) for g in fmt.inter_globs) and not any(
+        fnmatchcase(name, g) for g in fmt.exclude_globs
+    )
+
+
 def find_files(source: Path, fmt: Format) -> tuple[Path, Path | None]:
     """The interaction file and its item text file (None only when the format allows no text)."""
     source = _exists(source)
     folder = source if source.is_dir() else source.parent
     if source.is_dir():
-        inters = _glob(folder, fmt.inter_globs)
+        inters = _glob(folder, fmt.inter_globs, fmt.exclude_globs)
         if len(inters) != 1:
             what = "no" if not inters else f"{len(inters)} ({', '.join(p.name for p in inters)})"
             raise DataError(
@@ -142,6 +163,10 @@ def read_dataset(
     data = columnar.read_csv(inter, text, name, **options) if fmt == "csv" else None
     if data is None:  # the row-by-row path: every format, and any CSV the columnar path cannot vouch for
         data = build_prepared(FORMATS[fmt].parse(inter, text), name, **options)
-    files = {p.name: sha256(p) for p in (inter, text) if p is not None}
+    if fmt == "recbole-benchmark":  # the train and valid files read beside the test file
+        siblings = [inter.with_name(f"{recbole_benchmark.stem(inter)}.{s}.inter") for s in ("train", "valid")]
+        files = {p.name: sha256(p) for p in (*siblings, inter, text) if p is not None and p.is_file()}
+    else:
+        files = {p.name: sha256(p) for p in (inter, text) if p is not None}
     data.meta = {"source": str(source.resolve()), "format": fmt, "files": files, **data.meta}
     return data

@@ -24,6 +24,7 @@ class TrainConfig:
     valid_users: int = field(
         0, "validate on a fixed random sample of this many users (0 = all); test uses all"
     )
+    test_users: int = field(0, "test on a fixed random sample of this many users (0 = all)")
     eval_every: int = field(1, "validate every this many epochs")
     samples_per_epoch: int = field(0, "train on a random sample of this many samples per epoch (0 = all)")
     train_on: str = field(
@@ -34,6 +35,9 @@ class TrainConfig:
         0.0, "time budget: the epoch in progress is cut short, validated and training stops (0 = none)"
     )
     save_every_steps: int = field(0, "also checkpoint every this many steps inside an epoch (0 = per epoch)")
+    init_from: str = field(
+        "", "start from the trained weights of this run folder: each tensor whose name and shape match"
+    )
     seed: int = field(2020, "seed of shuffling, sampling, dropout and initialisation")
     deterministic: bool = field(True, "torch's deterministic algorithms: a rerun gives the same numbers")
     threads: int = field(0, "torch threads (0 = all cores)")
@@ -42,7 +46,11 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        check_range(self, ("epochs", "min_epochs", "valid_users", "samples_per_epoch", "save_every_steps"), 0)
+        check_range(
+            self,
+            ("epochs", "min_epochs", "valid_users", "test_users", "samples_per_epoch", "save_every_steps"),
+            0,
+        )
         check_range(self, ("batch_size", "patience", "eval_every", "eval_batch_size"), 1)
         check_range(self, ("weight_decay", "grad_clip", "max_train_minutes"), 0)
         check(self.lr > 0, f"lr must be positive, got {self.lr}")

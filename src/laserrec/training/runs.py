@@ -147,8 +147,12 @@ def train_run(
     data = PreparedData.load(data_dir)
     if getattr(model_cfg, "cf_run", ""):  # absolute: a path relative to this folder means nothing elsewhere
         model_cfg = dataclasses.replace(model_cfg, cf_run=str(Path(model_cfg.cf_run).resolve()))
+    if train_cfg.init_from:
+        train_cfg = dataclasses.replace(train_cfg, init_from=str(Path(train_cfg.init_from).resolve()))
     _set_threads(train_cfg)
     net = build_model(model, model_cfg, data, train_cfg.seed, device)
+    if train_cfg.init_from:
+        init_from_run(net, Path(train_cfg.init_from))
     run_config = {
         "model": model,
         **data_record(out, Path(data_dir), data),
@@ -159,6 +163,23 @@ def train_run(
         "version": __version__,
     }
     return _fit_and_test(net, data, train_cfg, out, run_config, resume=False, progress=progress)
+
+
+def init_from_run(net: Recommender, source: Path) -> None:
+    """Start ``net`` from the best checkpoint of the run in ``source``: every trained tensor whose name and
+    shape match is copied (e.g. Laser's M-Former and suffix from another domain), the rest keep their
+    initialisation; a source sharing no tensor is an error."""
+    from laserrec.training.checkpoint import load_checkpoint
+
+    if not (source / "best.pt").is_file():
+        raise ConfigError(f"init_from {source}: no best.pt there; name a finished run folder")
+    own = net.trainable_state_dict()
+    theirs = load_checkpoint(source / "best.pt")["model"]
+    matched = {k: v for k, v in theirs.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not matched:
+        raise ConfigError(f"init_from {source}: none of its weights fits this model (another model?)")
+    net.load_trainable_state_dict({**own, **matched})
+    print(f"initialised {len(matched)} of {len(own)} trained tensors from {source}")
 
 
 def _has_checkpoint(out: Path) -> bool:
@@ -245,8 +266,11 @@ def _fit_and_test(
         "stopped_by": state.stopped_by or "schedule or early stopping",
         "wall_seconds_this_process": round(time.perf_counter() - start, 1),
     }
-    # validation on the same user sample training selected on; test always on every user
-    sets = {"valid": split.valid.sample(train_cfg.valid_users, train_cfg.seed), "test": split.test}
+    # validation on the same user sample training selected on; test on every user unless test_users
+    sets = {
+        "valid": split.valid.sample(train_cfg.valid_users, train_cfg.seed),
+        "test": split.test.sample(train_cfg.test_users, train_cfg.seed),
+    }
     for name, eval_set in sets.items():
         results[name], _ = evaluate(
             net,

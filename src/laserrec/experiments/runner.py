@@ -1,0 +1,222 @@
+"""The cells of an experiment, run one by one: a trained cell is a run folder (``OUT/runs/NAME``) trained
+through ``pipeline.run_or_reuse`` — a finished run is reused, an interrupted one resumed — and a scorer cell
+(most popular, the text floor, the late fusion) is evaluated by the common evaluator and cached in
+``OUT/scorers/NAME.json``. Stopping an experiment loses at most the step in progress of one cell."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from laserrec.config import save_json
+from laserrec.data.dataset import PreparedData, Split, leave_one_out
+from laserrec.errors import ConfigError
+from laserrec.evaluation.evaluator import evaluate
+from laserrec.experiments.budget import Budget
+from laserrec.training.runs import KS
+
+SCORERS = ("most_popular", "text_floor", "fusion")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of an experiment: a run of ``model`` (or a scorer) with ``settings`` on top of the budget's.
+
+    ``settings["recipe"]`` picks the run's recipe; ``cf`` names the cell whose run is the frozen ID model
+    (Laser, DARec, the fusion); ``data`` is the prepared dataset (default: the experiment's ``--data``)."""
+
+    name: str
+    model: str
+    settings: dict = field(default_factory=dict)
+    cf: str | None = None
+    data: Path | None = None
+    label: str = ""
+
+    def title(self) -> str:
+        return self.label or self.name
+
+
+class Context:
+    """An experiment in progress: its folders, budget, the user's per-model settings, and what ran."""
+
+    def __init__(
+        self,
+        name: str,
+        data_dir: Path,
+        out: Path,
+        budget: Budget,
+        overrides: dict[str, dict] | None = None,
+        progress: bool = True,
+        target: Path | None = None,
+        runs: Path | None = None,
+    ) -> None:
+        self.name, self.data_dir, self.out, self.budget = name, Path(data_dir), Path(out), budget
+        self.runs = Path(runs) if runs else self.out / "runs"
+        self.overrides, self.progress = overrides or {}, progress
+        self.target = Path(target) if target else None
+        self.results: dict[str, dict] = {}
+        self.cells: dict[str, Cell] = {}
+        self._data: dict[Path, tuple[PreparedData, Split]] = {}
+        self._text: dict[Path, torch.Tensor] = {}
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ data
+    def dataset(self, data_dir: Path | None = None) -> tuple[PreparedData, Split]:
+        key = Path(data_dir or self.data_dir)
+        if key not in self._data:
+            data = PreparedData.load(key)
+            self._data[key] = (data, leave_one_out(data))
+        return self._data[key]
+
+    def run_dir(self, cell: Cell | str) -> Path:
+        return self.runs / (cell if isinstance(cell, str) else cell.name)
+
+    # ------------------------------------------------------------------ cells
+    def settings_of(self, cell: Cell) -> tuple[dict, str | None]:
+        """The run's settings (budget < cell < the user's per model < the user's per cell) and its recipe."""
+        values = {
+            **self.budget.settings(cell.model),
+            **cell.settings,
+            **self.overrides.get(cell.model, {}),
+            **self.overrides.get(cell.name, {}),
+        }
+        if cell.cf is not None:
+            values["cf_run"] = str(self.run_dir(cell.cf))
+        recipe = values.pop("recipe", None)
+        return values, recipe
+
+    def run(self, cell: Cell) -> dict:
+        """Train (or reuse, or resume) a cell, or evaluate a scorer; its result row (kept in ``results``)."""
+        if cell.name in self.cells and self.cells[cell.name] != cell:
+            raise ConfigError(f"experiment {self.name}: two different cells named {cell.name!r}")
+        self.cells[cell.name] = cell
+        if cell.name not in self.results:
+            print(f"[{self.name}] cell {cell.name} ({cell.model})", flush=True)
+            row = self._score(cell) if cell.model in SCORERS else self._train(cell)
+            self.results[cell.name] = {"cell": cell.name, "label": cell.title(), **row}
+        return self.results[cell.name]
+
+    def _train(self, cell: Cell) -> dict:
+        from laserrec.pipeline import run_or_reuse
+
+        values, recipe = self.settings_of(cell)
+        self._claim(cell, values, recipe)
+        row = run_or_reuse(
+            cell.model, cell.data or self.data_dir, self.run_dir(cell), values, recipe, self.progress
+        )
+        run_config = json.loads((self.run_dir(cell) / "config.json").read_text(encoding="utf-8"))
+        shown = {k: v for k, v in values.items() if k != "cf_run"}  # a path of this machine: name the cell
+        if cell.cf is not None:
+            shown["cf"] = cell.cf
+        if shown.get("init_from"):
+            shown["init_from"] = Path(shown["init_from"]).name  # a cell of the same runs folder
+        return {**row, "recipe": run_config.get("recipe"), "settings": shown}
+
+    def _claim(self, cell: Cell, values: dict, recipe: str | None) -> None:
+        """Record what the cell's run folder holds (cell.json), and refuse a folder that holds a run of
+        other settings: experiments sharing a runs folder reuse each other's runs only when they agree."""
+        record = {"model": cell.model, "recipe": recipe, "cf": cell.cf}
+        record["settings"] = {k: v for k, v in sorted(values.items()) if k != "cf_run"}
+        path = self.run_dir(cell) / "cell.json"
+        if path.exists():
+            held = json.loads(path.read_text(encoding="utf-8"))
+            if held != record:
+                raise ConfigError(
+                    f"{self.run_dir(cell)} holds a run of other settings ({held['model']}, recipe "
+                    f"{held['recipe']}, {held['settings']}); this experiment's cell {cell.name} wants "
+                    f"{record['settings']}: use another --runs folder"
+                )
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_json(record, path)
+
+    def ranks(self, cell: Cell | str, split_name: str = "test") -> np.ndarray:
+        """0-based target ranks of every user of the split (cached with the run or the scorer)."""
+        from laserrec.evaluation.groups import run_ranks
+
+        name = cell if isinstance(cell, str) else cell.name
+        if self.cells[name].model in SCORERS:
+            return np.load(self.out / "scorers" / f"{name}_{split_name}.npy")
+        return run_ranks(self.run_dir(name), split_name, self.progress)
+
+    # ------------------------------------------------------------------ scorers
+    def _score(self, cell: Cell) -> dict:
+        path = self.out / "scorers" / f"{cell.name}.json"
+        if path.exists() and (self.out / "scorers" / f"{cell.name}_test.npy").exists():
+            print(f"{cell.name}: reusing {path}")
+            return json.loads(path.read_text(encoding="utf-8"))
+        start = time.perf_counter()
+        data, split = self.dataset(cell.data)
+        scorer, extra = self._build_scorer(cell, data, split)
+        row: dict = {"model": cell.model, **extra}
+        for split_name in ("valid", "test"):
+            metrics, ranks = evaluate(
+                scorer, split.eval_set(split_name), scorer.history_len, KS, 1024, False, self.progress
+            )
+            row[split_name] = metrics
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(self.out / "scorers" / f"{cell.name}_{split_name}.npy", ranks.numpy())
+        row["wall_seconds"] = round(time.perf_counter() - start, 1)
+        save_json(row, path)
+        return row
+
+    def scorer_model(self, cell: Cell):
+        """The scorer of a scorer cell, built (and, for the fusion, tuned) again."""
+        data, split = self.dataset(cell.data)
+        return self._build_scorer(cell, data, split)[0]
+
+    def _build_scorer(self, cell: Cell, data: PreparedData, split: Split):
+        from laserrec.evaluation.scorers import (
+            LateFusion,
+            MostPopular,
+            TextFloor,
+            training_counts,
+            tune_fusion,
+        )
+
+        if cell.model == "most_popular":
+            return MostPopular(training_counts(split.train, data.n_items)), {}
+        text = TextFloor(self.text_embeddings(data, cell.data))
+        if cell.model == "text_floor":
+            return text, {}
+        if cell.cf is None:
+            raise ConfigError(f"cell {cell.name}: the fusion needs cf= the cell of a trained ID model")
+        from laserrec.training.runs import load_run
+
+        id_model = load_run(self.run_dir(cell.cf))[0]
+        valid = split.valid.sample(int(cell.settings.get("valid_users", 0)), 2020)
+        weight, scores = tune_fusion(id_model, text, valid)
+        return LateFusion(id_model, text, weight), {
+            "text_weight": weight,
+            "valid_ndcg@10_by_weight": {f"{w:g}": round(s, 5) for w, s in scores.items()},
+            "cf": cell.cf,
+        }
+
+    def text_embeddings(self, data: PreparedData, data_dir: Path | None) -> torch.Tensor:
+        """MiniLM item embeddings of the text floor, computed once per dataset (cached in OUT/scorers)."""
+        from laserrec.evaluation.floors import text_item_embeddings
+
+        key = Path(data_dir or self.data_dir)
+        if key not in self._text:
+            path = self.out / "scorers" / f"text_items_{data.known_hash()[:16]}.pt"
+            if path.exists():
+                self._text[key] = torch.load(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._text[key] = text_item_embeddings(data.items)
+                torch.save(self._text[key], path)
+        return self._text[key]
+
+    # ------------------------------------------------------------------ records
+    def cell_wall_seconds(self) -> float:
+        """Time the cells took when they ran (a reused cell counts its original run)."""
+        seconds = [
+            max(float(r.get(k) or 0) for k in ("wall_seconds", "fit_wall_seconds"))
+            for r in self.results.values()
+        ]
+        return round(sum(seconds), 1)

@@ -1,0 +1,156 @@
+"""Each experiment end to end at its smallest budget on the toy dataset with tiny models; reuse, refusal,
+scorers, the report."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_data
+from laserrec.data.dataset import leave_one_out
+from laserrec.errors import ConfigError
+from laserrec.evaluation.evaluator import evaluate
+from laserrec.evaluation.scorers import LateFusion, MostPopular, TextFloor, training_counts
+from laserrec.experiments import EXPERIMENTS, run_experiment
+from laserrec.experiments.budget import Budget, parse_budget
+
+ID = {"hidden_size": 16, "inner_size": 32, "max_len": 8, "epochs": 2, "batch_size": 8}
+SMALLEST = "minutes=0.5"
+
+
+def tiny_settings(llm: str) -> dict:
+    small_llm = {"llm": llm, "dtype": "fp32"}
+    laser = {"d_model": 32, "n_heads": 2, "samples_per_epoch": 16, "max_history": 3, "valid_users": 0}
+    laser |= {"warmup_epochs": 1, "phase1_epochs": 1, "phase2_epochs": 1}
+    lite = {"max_history": 4, "rec_hidden": 16, "rec_heads": 2, "rec_intermediate": 32, "epochs": 1}
+    darec = {"epochs": 1, "samples_per_epoch": 16, "valid_users": 0, "item_dim": 16, "adapter_size": 4}
+    return {
+        "sasrec": ID,
+        "bert4rec": ID,
+        "laser": small_llm | laser,
+        "lite_llm4rec": small_llm | lite | {"samples_per_epoch": 32},
+        "darec": small_llm | darec,
+    }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from tiny_backbones import save_tiny_backbone
+
+    root = tmp_path_factory.mktemp("experiments")
+    return {
+        "root": root,
+        "data": make_data().save(root / "toy"),
+        "target": make_data(n_users=30, n_items=25, seed=1).save(root / "toy2"),
+        "settings": tiny_settings(save_tiny_backbone(root / "llm")),
+        "runs": root / "runs",
+    }
+
+
+def experiment(world, name: str, **kw) -> str:
+    return run_experiment(
+        name,
+        world["data"],
+        world["root"] / name,
+        SMALLEST,
+        target=world["target"],
+        overrides=world["settings"],
+        progress=False,
+        runs=world["runs"] if name != "transfer" else None,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_experiment_runs_end_to_end_at_its_smallest_budget(world, name):
+    text = experiment(world, name, command=f"laserrec experiment {name} --data toy --out {name}")
+    out = world["root"] / name
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["experiment"] == name and payload["budget"] == SMALLEST and payload["rows"]
+    assert all("test" in row for row in payload["rows"])
+    assert text.startswith(f"# {payload['title']}")
+    assert any(f"| {head} |" in text for head in ("model", "variant", "setting"))
+    assert f"laserrec experiment {name}" in text and "![figure](figure.png)" in text
+    figure = (out / "figure.png").read_bytes()
+    assert figure[:8] == b"\x89PNG\r\n\x1a\n" and len(figure) < 200_000
+    assert str(world["root"]) not in (out / "results.md").read_text()  # no path of this machine
+
+
+def test_a_second_run_trains_nothing_and_gives_the_same_results(world):
+    experiment(world, "cf-model")
+    stamps = {p: p.stat().st_mtime_ns for p in world["runs"].glob("*/best.pt")}
+    first = json.loads((world["root"] / "cf-model" / "results.json").read_text())["rows"]
+    experiment(world, "cf-model")
+    assert {p: p.stat().st_mtime_ns for p in world["runs"].glob("*/best.pt")} == stamps
+    assert json.loads((world["root"] / "cf-model" / "results.json").read_text())["rows"] == first
+
+
+def test_a_runs_folder_holding_a_cell_of_other_settings_is_refused(world):
+    changed = {**world["settings"], "sasrec": {**ID, "hidden_size": 24}}
+    with pytest.raises(ConfigError, match="holds a run of other settings"):
+        run_experiment("cf-model", world["data"], world["root"] / "x", SMALLEST, overrides=changed,
+                       progress=False, runs=world["runs"])  # fmt: skip
+
+
+def test_report_gathers_every_experiment_into_markdown_and_html(world, tmp_path):
+    from laserrec.experiments.report import write_report
+
+    experiment(world, "cf-model")
+    experiment(world, "ablation")
+    folders = [world["root"] / "cf-model", world["root"] / "ablation"]
+    md = write_report(folders, tmp_path / "page" / "report.md").read_text()
+    assert "## The ID model Laser reads" in md and "## Ablations of Laser" in md
+    assert md.count("](../../") == 2 or md.count(".png)") == 2
+    page = write_report(folders, tmp_path / "report.html").read_text()
+    assert page.count("<img src='data:image/png;base64,") == 2 and page.count("<table>") >= 2
+    with pytest.raises(ConfigError, match="no results.json"):
+        write_report([tmp_path], tmp_path / "r.md")
+
+
+def test_budgets():
+    assert parse_budget("cpu") == Budget("cpu") and parse_budget("minutes=7.5") == Budget("minutes", 7.5)
+    assert parse_budget("minutes=2").settings("sasrec") == {"max_train_minutes": 2.0}
+    assert parse_budget("paper").settings("laser") == {"recipe": "paper"}
+    assert parse_budget("cpu").settings("laser")["phase1_epochs"] == 4
+    for bad in ("gpu", "minutes=0", "minutes=x", "cpu=1"):
+        with pytest.raises(ConfigError, match="--budget"):
+            parse_budget(bad)
+
+
+def test_most_popular_ranks_by_training_counts_for_everyone(toy_data):
+    split = leave_one_out(toy_data)
+    counts = training_counts(split.train, toy_data.n_items)
+    scorer = MostPopular(counts)
+    _, ranks = evaluate(scorer, split.test, 1, (10,), 7, progress=False)
+    # pessimistic rank: items with a count at least the target's, other than the target
+    expected = [(counts[1:] >= counts[t]).sum() - 1 for t in split.test.targets]
+    assert ranks.tolist() == expected
+
+
+def test_the_fusion_at_weight_zero_is_the_id_models_ranking_and_text_moves_it():
+    class Fixed(MostPopular):
+        @property
+        def history_len(self):
+            return 2
+
+    data = make_data()
+    split = leave_one_out(data)
+    base = Fixed(np.arange(data.n_items + 1))  # scores = item id
+    text = TextFloor(torch.nn.functional.normalize(torch.randn(data.n_items + 1, 8), dim=-1))
+    _, plain = evaluate(base, split.test, 50, (10,), 16, progress=False)
+    _, fused0 = evaluate(LateFusion(base, text, 0.0), split.test, 50, (10,), 16, progress=False)
+    _, fused = evaluate(LateFusion(base, text, 3.0), split.test, 50, (10,), 16, progress=False)
+    assert fused0.tolist() == plain.tolist() and fused.tolist() != plain.tolist()
+
+
+def test_the_command_line_refuses_an_unknown_experiment_budget_or_a_missing_target(toy_dir, tmp_path):
+    from cli_run import one_line, run
+
+    for args, message in [
+        (["nope"], "unknown experiment 'nope'"),
+        (["main", "--budget", "gpu"], "--budget 'gpu'"),
+        (["transfer"], "needs --target"),
+    ]:
+        code, out = run("experiment", args[0], "--data", toy_dir, "--out", tmp_path / "x", *args[1:], "-q")
+        assert code == 2 and message in out and one_line(out), out
