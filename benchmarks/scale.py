@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(cmd: list, env: dict | None = None) -> dict:
-    """Wall seconds and peak RSS (GB) of a command; its last stdout line as JSON if it is one."""
+    """Wall seconds, CPU seconds (the command and every process it waited for: torchrun's ranks too) and
+    peak RSS (GB) of a command; its last stdout line as JSON if it is one."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(
         [str(c) for c in cmd], capture_output=True, text=True, env={**os.environ, **(env or {})}
@@ -42,13 +44,20 @@ def run(cmd: list, env: dict | None = None) -> dict:
     wall = time.perf_counter() - t0
     if done.returncode:
         raise SystemExit(f"{cmd} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6  # the largest child so far
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    rss = after.ru_maxrss / 1e6  # the largest child so far
     lines = done.stdout.strip().splitlines()
     try:
         value = json.loads(lines[-1]) if lines else {}
     except ValueError:
         value = {}
-    return {"wall_seconds": round(wall, 2), "max_child_rss_gb_so_far": round(rss, 3), **value}
+    return {
+        "wall_seconds": round(wall, 2),
+        "command_cpu_seconds": round(cpu, 2),
+        "max_child_rss_gb_so_far": round(rss, 3),
+        **value,
+    }
 
 
 def child(code: str, *args: object) -> dict:

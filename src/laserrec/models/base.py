@@ -6,6 +6,7 @@ sits in the last column, so every model reads the user state at position -1.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -65,7 +66,7 @@ class Recommender(nn.Module):
     @property
     def device(self) -> torch.device:
         """Where the model's weights are (inputs made inside a model go there too)."""
-        for tensor in (*self.parameters(), *self.buffers()):
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
             return tensor.device
         return torch.device("cpu")
 
@@ -80,7 +81,9 @@ class Recommender(nn.Module):
         (``grad_checkpointing``): less memory for a large backbone, about one more forward of time."""
         from laserrec.errors import ConfigError
 
-        raise ConfigError(f"grad_checkpointing: {type(self).__name__} has no frozen LLM to checkpoint")
+        raise ConfigError(
+            f"grad_checkpointing: {type(self).__name__} does not support it (Laser does: its frozen LLM)"
+        )
 
     @property
     def history_len(self) -> int:
