@@ -41,18 +41,46 @@ def run(ctx: Context) -> dict:
     for cell in cells(ctx.budget):
         row = compact(ctx.run(cell))
         row["switch"] = switches.get(cell.name, {})
+        if cell.model == "laser":
+            row["best_phase"] = best_phase(ctx.run_dir(cell), row.get("best_epoch"))
         rows.append(row)
     return {"rows": rows}
 
 
+def best_phase(run_dir: Path, best_epoch: int | None) -> int | None:
+    """The training phase of the run's best epoch (0 = Laser's warm-up), from its log.jsonl."""
+    import json
+
+    log = run_dir / "log.jsonl"
+    if best_epoch is None or not log.exists():
+        return None
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return next((r.get("phase") for r in rows if r["epoch"] == best_epoch), None)
+
+
 def table(payload: dict) -> str:
     full = next(r for r in payload["rows"] if r["cell"] == "laser_short")["test"]
-    lines = [f"| variant | switch | {HEAD} | Δ NDCG@10 vs full |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"| variant | switch | {HEAD} | Δ NDCG@10 vs full | best epoch (phase) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in payload["rows"]:
         switch = ", ".join(f"`{k}={str(v).lower()}`" for k, v in r["switch"].items()) or "–"
         delta = "–" if r["model"] != "laser" else f"{r['test']['ndcg@10'] - full['ndcg@10']:+.4f}"
-        lines.append(f"| {r['label']} | {switch} | {metric_columns(r['test'])} | {delta} |")
+        best = "–" if r.get("best_phase") is None else f"{r['best_epoch']} ({r['best_phase']})"
+        lines.append(f"| {r['label']} | {switch} | {metric_columns(r['test'])} | {delta} | {best} |")
     return "\n".join(lines)
+
+
+def notes(payload: dict) -> str:
+    warm = [r["label"] for r in payload["rows"] if r["model"] == "laser" and r.get("best_phase") == 0]
+    if not warm:
+        return ""
+    return (
+        f"Phase 0 is laserrec's suffix warm-up. For {', '.join(warm)} no contrastive epoch beat the warm-up "
+        "on validation, so the checkpoint tested is a warm-up epoch's: those rows measure the warm-up, "
+        "not the variant's training (at this budget)."
+    )
 
 
 def figure(payload: dict, path: Path) -> None:
