@@ -93,7 +93,8 @@ def laser(data: Path, cf: Path, llm: str, device, steps: int, batch: int, ceilin
     from laserrec.data.dataset import PreparedData, leave_one_out
     from laserrec.device import peak_memory_gb, reset_peak_memory
     from laserrec.evaluation.evaluator import evaluate
-    from laserrec.training.runs import build_model, resolve_configs
+    from laserrec.training.loading import build_model
+    from laserrec.training.runs import resolve_configs
     from laserrec.training.samples import SampleSet
 
     prepared = PreparedData.load(data)

@@ -23,7 +23,8 @@ import torch
 def measure(model_name: str, data_dir: str, epochs: int, batch_size: int) -> dict:
     from laserrec.data.dataset import PreparedData, leave_one_out
     from laserrec.evaluation.evaluator import evaluate
-    from laserrec.training.runs import build_model, resolve_configs
+    from laserrec.training.loading import build_model
+    from laserrec.training.runs import resolve_configs
     from laserrec.training.samples import SampleSet
 
     data = PreparedData.load(data_dir)

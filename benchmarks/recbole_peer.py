@@ -150,7 +150,8 @@ def run_ours(model: str, data_dir: str, epochs: int, run_dir: str, batch_size: i
 
     from laserrec.data.dataset import leave_one_out
     from laserrec.evaluation.evaluator import evaluate
-    from laserrec.training.runs import load_run, train_run
+    from laserrec.training.loading import load_run
+    from laserrec.training.runs import train_run
     from laserrec.training.samples import SampleSet
 
     overrides = {**OURS_SETTINGS, "epochs": epochs, **({"batch_size": batch_size} if batch_size else {})}

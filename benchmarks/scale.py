@@ -111,7 +111,7 @@ def c_floor(lib: str, csv: str) -> dict:
 
 
 def c_evaluate(run_dir: str) -> dict:
-    from laserrec.training.runs import evaluate_run
+    from laserrec.training.loading import evaluate_run
 
     c0 = cpu_seconds()
     m = evaluate_run(run_dir, progress=False, device="cpu")
@@ -131,7 +131,8 @@ def c_encode(data_dir: str, cf: str, llm: str, n_items: str) -> dict:
 
     from laserrec import distributed
     from laserrec.data.dataset import PreparedData
-    from laserrec.training.runs import build_model, resolve_configs
+    from laserrec.training.loading import build_model
+    from laserrec.training.runs import resolve_configs
 
     device = distributed.start(torch.device("cpu"))
     data = PreparedData.load(data_dir)

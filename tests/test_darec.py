@@ -15,7 +15,8 @@ from laserrec.models.darec.config import DARecConfig
 from laserrec.models.darec.inputs import TEXT, additive_mask, context_mask, layout
 from laserrec.models.darec.model import DARec, hard_negative_loss
 from laserrec.training.adapter_search import search_adapter_layout
-from laserrec.training.runs import build_model, load_run, train_run
+from laserrec.training.loading import build_model, load_run
+from laserrec.training.runs import train_run
 from tiny_backbones import build_tiny_backbone
 
 DATA = make_data(n_users=12, n_items=9)

@@ -15,7 +15,8 @@ from laser_fixtures import HISTORY, TARGET, make
 from laserrec.device import autocast, frozen_llm_dtype, resolve_device
 from laserrec.errors import ConfigError
 from laserrec.models.base import Batch
-from laserrec.training.runs import evaluate_run, train_run
+from laserrec.training.loading import evaluate_run
+from laserrec.training.runs import train_run
 
 SRC = Path(laserrec.__file__).parent
 SASREC = {"hidden_size": 16, "n_heads": 2, "inner_size": 32, "max_len": 8, "epochs": 1, "batch_size": 8}

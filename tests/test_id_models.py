@@ -11,7 +11,8 @@ from laserrec.models.bert4rec.config import BERT4RecConfig
 from laserrec.models.bert4rec.model import BERT4Rec
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.sasrec.model import SASRec
-from laserrec.training.runs import evaluate_run, load_run, train_run
+from laserrec.training.loading import evaluate_run, load_run
+from laserrec.training.runs import train_run
 from laserrec.training.samples import SampleSet, heldout_sequences, prefix_pairs, sequence_windows
 
 SMALL = {"hidden_size": 16, "n_heads": 2, "inner_size": 32, "max_len": 8}

@@ -11,7 +11,8 @@ from laserrec.errors import ConfigError
 from laserrec.models.base import Batch
 from laserrec.models.laser.model import Laser
 from laserrec.models.laser.plus import LaserPlus, LaserPlusConfig, laser_class
-from laserrec.training.runs import resolve_configs, saved_model_config
+from laserrec.training.loading import saved_model_config
+from laserrec.training.runs import resolve_configs
 from test_cli import run
 
 TINY = {"llm": "tiny", "dtype": "fp32", "n_prefix": 3, "n_experts": 3, "top_k": 2, "d_model": 16}

@@ -10,7 +10,8 @@ from laserrec.models.base import Batch
 from laserrec.models.lite_llm4rec.config import LiteLLM4RecConfig
 from laserrec.models.lite_llm4rec.model import LiteLLM4Rec
 from laserrec.models.registry import get_spec
-from laserrec.training.runs import load_run, train_run
+from laserrec.training.loading import load_run
+from laserrec.training.runs import train_run
 from tiny_backbones import build_tiny_backbone
 
 DATA = make_data(n_users=12, n_items=9)

@@ -11,7 +11,7 @@ from cli_run import run
 from laserrec.data.dataset import PreparedData
 from laserrec.models.prompt import item_line
 from laserrec.models.registry import get_spec
-from laserrec.training.runs import load_frozen_cf
+from laserrec.training.loading import load_frozen_cf
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from laserrec.models.bert4rec.model import BERT4Rec
 from laserrec.models.repeat import first_seen, in_history
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.sasrec.model import SASRec
-from laserrec.training.runs import load_run, train_run
+from laserrec.training.loading import load_run
+from laserrec.training.runs import train_run
 
 SMALL = {"hidden_size": 16, "n_heads": 2, "inner_size": 32, "max_len": 8, "repeat_bias": True}
 N_ITEMS = 6

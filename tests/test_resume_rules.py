@@ -101,3 +101,48 @@ def test_settings_that_fail_at_build_leave_a_folder_that_trains_once_fixed(tmp_p
     assert code == 2 and "train_on=heldout" in message
     code, out = train_sasrec(toy_dir, tmp_path / "run", *SASREC)
     assert code == 0, out
+
+
+def rows(run_dir) -> list[dict]:
+    """log.jsonl without the clock: what two runs of the same settings must agree on."""
+    lines = (run_dir / "log.jsonl").read_text().splitlines()
+    clock = ("train_seconds", "seconds")
+    return [{k: v for k, v in json.loads(line).items() if k not in clock} for line in lines]
+
+
+def test_a_refused_resume_leaves_config_json_as_it_was(tmp_path, toy_dir):
+    code, out = train_sasrec(toy_dir, tmp_path / "run")
+    assert code == 0, out
+    before = (tmp_path / "run" / "config.json").read_text()
+    last = tmp_path / "run" / "last.pt"
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    last.write_bytes(bytes(data))
+    code, message = resume(tmp_path / "run", "--epochs=2")
+    assert code == 2 and "damaged" in message
+    assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+def test_a_finished_run_given_more_epochs_trains_them_as_one_run_would(tmp_path, toy_dir):
+    code, out = train_sasrec(toy_dir, tmp_path / "short")
+    assert code == 0, out
+    assert len(rows(tmp_path / "short")) == 1
+    code, out = resume(tmp_path / "short", "--epochs=3")
+    assert code == 0, out
+    assert "epochs 1 -> 3 (applied)" in out
+    code, out = train_sasrec(toy_dir, tmp_path / "whole", "--epochs=3")
+    assert code == 0, out
+    assert rows(tmp_path / "short") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 3
+    short, whole = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("short", "whole"))
+    assert short["epochs_run"] == 3
+    assert {k: v for k, v in short["test"].items() if k != "seconds"} == {
+        k: v for k, v in whole["test"].items() if k != "seconds"
+    }
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_more_to_train(tmp_path, toy_dir):
+    code, out = train_sasrec(toy_dir, tmp_path / "run")
+    assert code == 0, out
+    code, out = resume(tmp_path / "run")
+    assert code == 0, out
+    assert "nothing more to train" in out and len(rows(tmp_path / "run")) == 1

@@ -22,7 +22,7 @@ import numpy as np
 
 from laserrec.data.dataset import EvalSet, PreparedData, leave_one_out
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.training.runs import load_frozen_cf
+from laserrec.training.loading import load_frozen_cf
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from laserrec.data.dataset import leave_one_out
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.training.runs import load_run
+from laserrec.training.loading import load_run
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
 

@@ -34,7 +34,7 @@ from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.llm.backbone import shared_backbone
 from laserrec.models.prompt import attribute_text
-from laserrec.training.runs import load_frozen_cf
+from laserrec.training.loading import load_frozen_cf
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
 BETAS = (0.5, 1.0, 2.0, 4.0)

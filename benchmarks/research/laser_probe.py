@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from laserrec.config import parse_overrides
 from laserrec.data.dataset import PreparedData, leave_one_out
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.training.runs import build_model, resolve_configs
+from laserrec.training.loading import build_model
+from laserrec.training.runs import resolve_configs
 from laserrec.training.samples import SampleSet
 
 

@@ -30,7 +30,7 @@ from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import PROMPT, pool
-from laserrec.training.runs import build_model
+from laserrec.training.loading import build_model
 
 READOUTS = ("suffix", "mean", "content", "last")
 

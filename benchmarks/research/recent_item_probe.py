@@ -21,7 +21,7 @@ from pathlib import Path
 
 from laserrec.data.dataset import EvalSet, leave_one_out
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.training.runs import load_run
+from laserrec.training.loading import load_run
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
 

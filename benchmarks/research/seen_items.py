@@ -28,7 +28,7 @@ from laserrec.data.dataset import leave_one_out
 from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import mask_history, metrics_from_ranks, target_ranks
 from laserrec.models.base import Batch
-from laserrec.training.runs import load_run
+from laserrec.training.loading import load_run
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
 

@@ -97,7 +97,7 @@ def run_or_reuse(
 def _check_reusable(model: str, data_dir: Path, out: Path) -> None:
     """The run in ``out`` is of ``model``, on this dataset, and its --cf run (if any) is unchanged."""
     from laserrec.training.inputs import find_cf, short, stored_hash
-    from laserrec.training.runs import read_run_config
+    from laserrec.training.loading import read_run_config
 
     run_config = read_run_config(out)
     if run_config["model"] != model:
@@ -116,7 +116,7 @@ def measure_inference(run_dir: Path) -> dict:
     """Users scored and items encoded per second by the trained model (see inference/speed.py)."""
     from laserrec.data.dataset import leave_one_out
     from laserrec.inference.speed import inference_speed
-    from laserrec.training.runs import load_run
+    from laserrec.training.loading import load_run
 
     net, data, _, _ = load_run(run_dir)
     return inference_speed(net, leave_one_out(data).test)

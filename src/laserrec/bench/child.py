@@ -66,7 +66,8 @@ def _rate(model, prompts, result: dict, n: int, train: bool = False) -> dict:
 
 def _build(spec: dict):
     from laserrec.data.dataset import PreparedData, leave_one_out
-    from laserrec.training.runs import build_model, resolve_configs
+    from laserrec.training.loading import build_model
+    from laserrec.training.runs import resolve_configs
 
     data = PreparedData.load(spec["data"])
     overrides = {**spec["overrides"], "llm": spec["llm"], "dtype": spec["dtype"]}

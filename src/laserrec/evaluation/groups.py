@@ -57,7 +57,7 @@ def run_ranks(run_dir: str | Path, split_name: str = "test", progress: bool = Fa
     recomputed when its ``metrics.json`` or ``best.pt`` is newer."""
     from laserrec.data.dataset import leave_one_out
     from laserrec.evaluation.evaluator import evaluate
-    from laserrec.training.runs import load_run
+    from laserrec.training.loading import load_run
 
     run_dir = Path(run_dir)
     cache = run_dir / f"ranks_{split_name}.npy"
@@ -79,7 +79,7 @@ def evaluate_by_popularity(run_dir: str | Path, split_name: str = "test", share:
     """Cold / warm / all metrics of a run (``laserrec evaluate RUN --by popularity``)."""
     from laserrec.data.dataset import leave_one_out
     from laserrec.training.inputs import find_data
-    from laserrec.training.runs import read_run_config
+    from laserrec.training.loading import read_run_config
 
     run_dir = Path(run_dir)
     ranks = run_ranks(run_dir, split_name)

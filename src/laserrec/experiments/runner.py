@@ -18,7 +18,7 @@ from laserrec.data.dataset import PreparedData, Split, leave_one_out
 from laserrec.errors import ConfigError
 from laserrec.evaluation.evaluator import evaluate
 from laserrec.experiments.budget import Budget
-from laserrec.training.runs import KS
+from laserrec.training.loading import KS
 
 SCORERS = ("most_popular", "text_floor", "fusion")
 
@@ -186,7 +186,7 @@ class Context:
             return text, {}
         if cell.cf is None:
             raise ConfigError(f"cell {cell.name}: the fusion needs cf= the cell of a trained ID model")
-        from laserrec.training.runs import load_run
+        from laserrec.training.loading import load_run
 
         id_model = load_run(self.run_dir(cell.cf))[0]
         valid = split.valid.sample(int(cell.settings.get("valid_users", 0)), 2020)

@@ -129,7 +129,7 @@ def zero_shot_laser(ctx: Context):
     """The source Laser over the target's catalog, M-Former reading ``AverageItem``."""
     from laserrec.llm.backbone import shared_backbone
     from laserrec.models.laser.plus import laser_class
-    from laserrec.training.runs import load_run
+    from laserrec.training.loading import load_run
 
     source, _, _, _ = load_run(ctx.run_dir("source_laser"))
     target, _ = ctx.dataset(ctx.target)
@@ -143,7 +143,7 @@ def zero_shot_laser(ctx: Context):
 
 
 def run(ctx: Context) -> dict:
-    from laserrec.training.runs import load_run
+    from laserrec.training.loading import load_run
 
     source = [compact(ctx.run(c)) for c in source_cells()]
     points: dict[str, list] = {name: [] for name, _ in MODELS}

@@ -73,7 +73,7 @@ def build_index(
 
 def write_index(run_dir: str | Path, net=None, data=None) -> ItemIndex:
     """Build and save ``RUN/index`` for a trained run (``laserrec index``; training calls it at the end)."""
-    from laserrec.training.runs import load_run
+    from laserrec.training.loading import load_run
 
     run_dir = Path(run_dir)
     if net is None:
@@ -96,7 +96,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     device(type='cuda')
     """
     from laserrec.device import resolve_device
-    from laserrec.training.runs import load_run
+    from laserrec.training.loading import load_run
 
     run_dir, device = Path(run_dir), resolve_device(device)
     net, data, _, run_config = load_run(run_dir, device=device)
@@ -128,7 +128,7 @@ def _replay_added(net, index: ItemIndex) -> None:
 
 
 def _model_as_saved(run_dir: Path, index: ItemIndex, device: torch.device):
-    from laserrec.training.runs import load_run
+    from laserrec.training.loading import load_run
 
     net = load_run(run_dir, device=device)[0].eval()
     _replay_added(net, index)

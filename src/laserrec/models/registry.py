@@ -1,7 +1,7 @@
 """Every model registered by name, in one place: its config class, builder and training defaults.
 
 A builder receives the model config, the prepared dataset and ``load_cf`` — the caller's loader of a
-finished ID run as a frozen model (``training.runs.load_frozen_cf``), so ``models`` never imports the
+finished ID run as a frozen model (``training.loading.load_frozen_cf``), so ``models`` never imports the
 training code — and passes on only what the model needs (``n_items``, item text, a frozen collaborative
 model): models never see the dataset object.
 """

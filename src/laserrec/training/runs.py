@@ -1,4 +1,5 @@
-"""A run folder: config.json, checkpoints, log.jsonl, metrics.json. Train, resume and evaluate one.
+"""A run folder: config.json, checkpoints, log.jsonl, metrics.json. Train and resume one (reading it back:
+``training.loading``).
 
 RUN_DIR/config.json   {"model", "data", "data_from_run", "data_hash", "cf_run", "model_config", "train",
                        "recipe", "version"} (the inputs' places and hashes: ``training.inputs``)
@@ -10,14 +11,13 @@ of the run: a run trained on a GPU evaluates and recommends on a CPU. Under torc
 same call and only rank 0 writes (``laserrec.distributed``).
 
 Every setting is checked before any work; config.json is written once the model and the trainer are
-built, so a folder whose run never wrote a checkpoint can simply be started again.
+built (and, on resume, last.pt verified), so a folder whose run never wrote a checkpoint can simply be
+started again and a refused resume leaves it as it was.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,17 @@ from laserrec.evaluation.evaluator import evaluate
 from laserrec.models.base import Recommender
 from laserrec.models.registry import get_spec
 from laserrec.training.config import TrainConfig
-from laserrec.training.inputs import cf_record, data_record, find_cf, find_data
+from laserrec.training.inputs import cf_record, data_record
+from laserrec.training.loading import (
+    KS,
+    build_model,
+    load_from_config,
+    read_run_config,
+    saved_model_config,
+    set_threads,
+)
 from laserrec.training.resume import check_resume_settings
 from laserrec.training.trainer import Trainer, load_best
-
-KS = (5, 10, 20)
 
 
 def resolve_recipe(model: str, recipe: str | None) -> tuple[str | None, dict]:
@@ -85,35 +91,6 @@ def resolve_configs(
     return build_config(spec.config_cls, *layers["model"]), build_config(TrainConfig, *layers["train"])
 
 
-def saved_model_config(model: str, values: dict) -> dict:
-    """A run's saved model settings without options this version retired (each must hold the value
-    that meant "off"; any other value is refused by name)."""
-    retired = get_spec(model).retired
-    for key in sorted(set(values) & set(retired)):
-        if values[key] != retired[key]:
-            raise ConfigError(
-                f"this run was trained with {key}={values[key]!r}, an option this version of laserrec no "
-                f"longer has; evaluate it with the version that trained it"
-            )
-    return {k: v for k, v in values.items() if k not in retired}
-
-
-def build_model(
-    model: str, model_config: Any, data: PreparedData, seed: int, device: torch.device | None = None
-) -> Recommender:
-    """The model built from its config (seeded: every rank builds the same one), moved to ``device``."""
-    torch.manual_seed(seed)
-    try:
-        net = get_spec(model).build(model_config, data, load_frozen_cf)
-        return net if device is None else net.to_device(device)
-    except (MemoryError, RuntimeError) as e:
-        if not isinstance(e, MemoryError) and "alloc" not in str(e):
-            raise
-        raise ConfigError(
-            f"{model}: not enough memory to build the model with these settings ({str(e).splitlines()[0]})"
-        ) from None
-
-
 def train_run(
     model: str | None,
     data_dir: str | Path | None,
@@ -149,7 +126,7 @@ def train_run(
         model_cfg = dataclasses.replace(model_cfg, cf_run=str(Path(model_cfg.cf_run).resolve()))
     if train_cfg.init_from:
         train_cfg = dataclasses.replace(train_cfg, init_from=str(Path(train_cfg.init_from).resolve()))
-    _set_threads(train_cfg)
+    set_threads(train_cfg)
     net = build_model(model, model_cfg, data, train_cfg.seed, device)
     if train_cfg.init_from:
         init_from_run(net, Path(train_cfg.init_from))
@@ -222,7 +199,7 @@ def _resume_run(
     for notice in check_resume_settings(run_config, model_cfg, train_cfg):
         _say(notice)
     run_config["train"] = dataclasses.asdict(train_cfg)
-    net, data, train_cfg, run_config = _load(
+    net, data, train_cfg, run_config = load_from_config(
         out, run_config, None, None, data_dir, cf_given, accept_changed, device
     )
     if not (out / "last.pt").exists():
@@ -253,6 +230,8 @@ def _fit_and_test(
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(net, split, train_cfg, out, run_config, progress=progress)
+    if resume:
+        trainer.resume()  # last.pt verified before config.json takes the new settings
     if distributed.is_main():
         save_json(run_config, out / "config.json")  # only now: every setting has been accepted
     state = trainer.fit(resume=resume)
@@ -296,156 +275,3 @@ def _say(line: str) -> None:
     """A message for the user, from one process only under torchrun."""
     if distributed.is_main():
         print(line)
-
-
-def read_run_config(run_dir: str | Path) -> dict:
-    """A run folder's config.json; a missing or damaged one is a ``ConfigError`` naming the folder."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.json)")
-    try:
-        run_config = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(run_config, dict) or not {"model", "model_config", "train"} <= set(run_config):
-        raise ConfigError(f"{path}: not a laserrec run config (needs model, model_config and train)")
-    return run_config
-
-
-def load_run(
-    run_dir: str | Path,
-    checkpoint: str | None = "best.pt",
-    model_overrides: dict | None = None,
-    *,
-    data_dir: str | Path | None = None,
-    cf_run: str | Path | None = None,
-    accept_changed: bool = False,
-    device: str | torch.device = "cpu",
-) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
-    """Rebuild a run's model from its config.json (and load ``checkpoint`` unless None) on ``device``.
-
-    ``model_overrides`` change model settings that leave the trainable weights as they are (e.g. the frozen
-    LLM's dtype); the checkpoint is still checked against the run's own config. ``data_dir`` and ``cf_run``
-    say where the run's dataset and frozen ID run are now (default: where the run recorded them, the
-    places relative to the run folder first); both are checked against the hashes the run recorded, and
-    a change is refused unless ``accept_changed``."""
-    run_dir = Path(run_dir)
-    run_config = read_run_config(run_dir)
-    return _load(
-        run_dir,
-        run_config,
-        checkpoint,
-        model_overrides,
-        data_dir,
-        cf_run,
-        accept_changed,
-        resolve_device(device),
-    )
-
-
-def _load(
-    run_dir: Path,
-    run_config: dict,
-    checkpoint: str | None,
-    model_overrides: dict | None,
-    data_dir: str | Path | PreparedData | None,
-    cf_run: str | Path | None,
-    accept_changed: bool,
-    device: torch.device | None = None,
-) -> tuple[Recommender, PreparedData, TrainConfig, dict]:
-    spec = get_spec(run_config["model"])
-    recorded = json.dumps(run_config, sort_keys=True)
-    if isinstance(data_dir, PreparedData):  # already loaded by the caller, its hash checked there
-        data = data_dir
-    else:
-        _, data = find_data(run_dir, run_config, data_dir, accept_changed)
-    cf_dir = find_cf(run_dir, run_config, cf_run, accept_changed)
-    saved = saved_model_config(run_config["model"], run_config["model_config"])
-    model_values = {**saved, **(model_overrides or {})}
-    if cf_dir is not None:
-        model_values["cf_run"] = str(Path(cf_dir).resolve())
-    model_cfg = spec.config_cls(**model_values)
-    train_cfg = TrainConfig(**run_config["train"])
-    _set_threads(train_cfg)
-    net = build_model(run_config["model"], model_cfg, data, train_cfg.seed, device)
-    if checkpoint:
-        ckpt = load_best(net, run_dir, run_config["model_config"], data.n_items)
-        net.checkpoint_checksum = ckpt["checksum"]  # what a run reading this one records (load_frozen_cf)
-    moved = json.dumps(run_config, sort_keys=True) != recorded
-    if moved and (run_dir / "config.json").is_file() and distributed.is_main():
-        with contextlib.suppress(OSError):  # inputs found, hashes matching, somewhere new: remember where
-            save_json(run_config, run_dir / "config.json")
-    return net, data, train_cfg, run_config
-
-
-def load_frozen_cf(run_dir: str | Path, data: PreparedData) -> Recommender:
-    """The frozen ID model (SASRec/BERT4Rec) of a finished run, checked to match ``data``'s items.
-
-    Laser's M-Former and DARec's collaborative tokens read it; it is never trained or saved with them.
-    """
-    from laserrec.llm.backbone import freeze
-    from laserrec.models.base import CollaborativeEncoder
-
-    if not run_dir or not (Path(run_dir) / "config.json").is_file():
-        raise ConfigError(
-            f"cf_run {str(run_dir)!r} is not a run folder; train SASRec or BERT4Rec first "
-            f"(laserrec train --model sasrec ...) and pass its folder with --cf"
-        )
-    threads = torch.get_num_threads()
-    cf_config = read_run_config(run_dir)
-    same_data = cf_config.get("data_hash") == data.known_hash()  # the usual case: no second load
-    net, cf_data, _, run_config = _load(
-        Path(run_dir), cf_config, "best.pt", None, data if same_data else None, None, False
-    )
-    torch.set_num_threads(threads)  # load_run applies the ID run's own thread setting
-    if not isinstance(net, CollaborativeEncoder):
-        raise ConfigError(
-            f"cf_run {run_dir} holds a {run_config['model']!r} run, which gives no collaborative "
-            f"states; train sasrec or bert4rec first"
-        )
-    if cf_data.n_items != data.n_items:
-        raise ConfigError(
-            f"cf_run {run_dir} was trained on {cf_data.n_items} items, but this dataset has {data.n_items}"
-        )
-    if cf_data.item_ids != data.item_ids:
-        raise ConfigError(f"cf_run {run_dir} was trained on another dataset: same item count, other item ids")
-    frozen = freeze(net)
-    frozen.source_run = Path(run_dir)  # with its checkpoint_checksum, recorded by the run that reads it
-    return frozen
-
-
-def evaluate_run(
-    run_dir: str | Path,
-    split_name: str = "test",
-    mask_seen: bool | None = None,
-    progress: bool = True,
-    *,
-    data_dir: str | Path | None = None,
-    cf_run: str | Path | None = None,
-    accept_changed: bool = False,
-    device: str | torch.device = "cpu",
-) -> dict:
-    """Full-ranking evaluation of a run's best checkpoint on ``split_name``; also written to the run folder.
-    ``data_dir``, ``cf_run``, ``accept_changed``, ``device``: as ``load_run``; under torchrun the users
-    are split across the ranks."""
-    if split_name not in ("valid", "test"):
-        raise ConfigError(f"split {split_name!r}: expected valid or test")
-    device = distributed.start(resolve_device(device))
-    net, data, train_cfg, run_config = load_run(
-        run_dir, data_dir=data_dir, cf_run=cf_run, accept_changed=accept_changed, device=device
-    )
-    split = leave_one_out(data)
-    mask = train_cfg.mask_seen if mask_seen is None else mask_seen
-    metrics, _ = evaluate(
-        net, split.eval_set(split_name), net.history_len, KS, train_cfg.eval_batch_size, mask, progress
-    )
-    metrics.update(model=run_config["model"], split=split_name)
-    suffix = "_masked" if mask else ""
-    if distributed.is_main():
-        save_json(metrics, Path(run_dir) / f"eval_{split_name}{suffix}.json")
-    return metrics
-
-
-def _set_threads(cfg: TrainConfig) -> None:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)

@@ -96,7 +96,7 @@ class Trainer:
         if distributed.rank() > 0:  # dropout and sampling draw their own numbers on every rank
             torch.manual_seed(cfg.seed + distributed.rank())
         self.optimizer = self._new_optimizer(self.schedule[0][0])
-        self._stop_requested = False
+        self._stop_requested = self._resumed = False
         self._fit_start, self._wall_base = time.perf_counter(), 0.0
 
     def _elapsed(self) -> float:
@@ -142,10 +142,17 @@ class Trainer:
     def _save_last(self) -> None:
         self._save("last.pt", self._payload())
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
+        """Load ``last.pt`` (verified: a damaged one raises before anything is written) and go on from it.
+
+        A run that had finished gets its last phase back if the settings now allow more of it (more
+        ``epochs``, a larger ``patience``), as if it had never stopped; otherwise it is said that there
+        is nothing more to train."""
         ckpt = load_checkpoint(self.run_dir / "last.pt", self.run_config["model_config"], self.split.n_items)
         self.model.load_trainable_state_dict(ckpt["model"])
         self.state = TrainState(**{**ckpt["state"], "stopped_by": ""})  # a new budget may let it go on
+        if self.state.phase_idx >= len(self.schedule):
+            self._reopen_last_phase()
         phase = self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0]
         self.model.set_phase(phase)
         try:
@@ -158,7 +165,26 @@ class Trainer:
         by_rank = ckpt.get("rng_by_rank") or [ckpt["torch_rng"]]
         own = distributed.rank() if len(by_rank) == distributed.world() else 0
         set_rng_state(by_rank[own], self.device)
-        self._say(f"resumed from {self.run_dir / 'last.pt'}: {self._label(phase)}, step {self.state.step}")
+        self._resumed = True
+        if self.state.phase_idx >= len(self.schedule):
+            self._say(
+                f"{self.run_dir} had finished (every epoch of its schedule, or early stopping): with these "
+                "settings there is nothing more to train; its best checkpoint is tested again"
+            )
+        else:
+            where = f"{self._label(phase)}, step {self.state.step}"
+            self._say(f"resumed from {self.run_dir / 'last.pt'}: {where}")
+
+    def _reopen_last_phase(self) -> None:
+        """Put a finished run back inside its last phase: the epochs it ran there and the validations
+        since its best, from its log, so the loop's own tests decide whether the phase goes on."""
+        st, last = self.state, len(self.schedule) - 1
+        phase, max_epochs = self.schedule[last]
+        ran = [row for row in st.history if row.get("phase") == phase]
+        validated = [row for row in ran if self.cfg.valid_metric in row]
+        bad = sum(1 for row in validated if row["epoch"] > st.best_epoch)
+        if len(ran) < max_epochs and (bad < self.cfg.patience or len(ran) < self.cfg.min_epochs):
+            st.phase_idx, st.epoch, st.step, st.bad_epochs = last, len(ran), 0, bad
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         if self._stop_requested:  # second Ctrl-C: stop at once
@@ -168,8 +194,10 @@ class Trainer:
 
     # ------------------------------------------------------------ loop
     def fit(self, resume: bool = False) -> TrainState:
-        if resume:
-            self._resume()
+        """Train to the end of the schedule, early stopping or the time budget; ``resume``: from last.pt
+        (unless ``resume()`` was called already)."""
+        if resume and not self._resumed:
+            self.resume()
         self._fit_start, self._wall_base = time.perf_counter(), self.state.wall_seconds
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         # Some CPU kernels (e.g. in Laser's backward pass) accumulate in thread order unless asked not to:
