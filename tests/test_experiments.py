@@ -49,6 +49,7 @@ def world(tmp_path_factory):
 
 
 def experiment(world, name: str, **kw) -> str:
+    kw.setdefault("runs", world["runs"] if name != "transfer" else None)
     return run_experiment(
         name,
         world["data"],
@@ -57,7 +58,6 @@ def experiment(world, name: str, **kw) -> str:
         target=world["target"],
         overrides=world["settings"],
         progress=False,
-        runs=world["runs"] if name != "transfer" else None,
         **kw,
     )
 
@@ -154,3 +154,38 @@ def test_the_command_line_refuses_an_unknown_experiment_budget_or_a_missing_targ
     ]:
         code, out = run("experiment", args[0], "--data", toy_dir, "--out", tmp_path / "x", *args[1:], "-q")
         assert code == 2 and message in out and one_line(out), out
+
+
+def test_partial_trains_nothing_and_shows_the_finished_cells_as_the_full_run_does(world, tmp_path):
+    import shutil
+
+    experiment(world, "main")  # every cell finished in world["runs"]
+    full = {r["cell"]: r for r in json.loads((world["root"] / "main" / "results.json").read_text())["rows"]}
+    runs = tmp_path / "runs"
+    for cell in ("sasrec", "bert4rec"):  # two finished runs, moved to a runs folder of their own
+        shutil.copytree(world["runs"] / cell, runs / cell)
+    text = experiment(world, "main", runs=runs, partial=True)
+    assert sorted(p.name for p in runs.iterdir()) == ["bert4rec", "sasrec"]  # nothing trained
+    payload = json.loads((world["root"] / "main" / "results.json").read_text())
+    rows = {r["cell"]: r for r in payload["rows"]}
+    for name in ("sasrec", "bert4rec", "most_popular", "text_floor", "fusion"):  # fusion reads sasrec
+        assert rows[name]["test"] == full[name]["test"] and not rows[name].get("not_run")
+    not_run = ["sasrec_seed2021", "sasrec_seed2022", "bert4rec_seed2021", "bert4rec_seed2022", "laser",
+               "sasrec_offset", "bert4rec_offset", "laser_paper_cpu", "lite_llm4rec", "darec",
+               "laser_seed2021", "laser_seed2022"]  # fmt: skip
+    assert payload["partial"] is True and payload["not_run"] == not_run
+    assert all(rows[name]["not_run"] and "test" not in rows[name] for name in not_run if name in rows)
+    assert "| DARec (not run yet) | – | – | – |" in text and "12 cell(s) not run yet" in text
+    assert set(payload["seeds"]) == {"sasrec", "bert4rec"} and payload["seeds"]["sasrec"]["seeds"] == 1
+    line = next(line for line in text.splitlines() if line.startswith("| SASRec |"))
+    assert (
+        line
+        == f"| SASRec | {full['sasrec']['test']['recall@10']:.4f} | {full['sasrec']['test']['ndcg@10']:.4f} "
+        f"| {full['sasrec']['test']['mrr']:.4f} | 1 |"
+    )  # one seed: no spread shown
+    assert (world["root"] / "main" / "figure.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_partial_is_refused_where_an_experiment_needs_every_cell(world):
+    with pytest.raises(ConfigError, match="--partial: experiment ablation .* works for: main"):
+        experiment(world, "ablation", partial=True)

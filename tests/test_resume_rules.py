@@ -96,9 +96,10 @@ def test_train_again_into_a_folder_whose_run_never_wrote_a_checkpoint(tmp_path, 
     assert code == 2 and "--resume" in message
 
 
-def test_settings_that_fail_at_build_leave_a_folder_that_trains_once_fixed(tmp_path, toy_dir):
+def test_a_setting_the_model_cannot_use_is_refused_before_any_folder_is_made(tmp_path, toy_dir):
     code, message = train_sasrec(toy_dir, tmp_path / "run", "--train_on=heldout")  # not for ID models
     assert code == 2 and "train_on=heldout" in message
+    assert not (tmp_path / "run").exists()
     code, out = train_sasrec(toy_dir, tmp_path / "run", *SASREC)
     assert code == 0, out
 

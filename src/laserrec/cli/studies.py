@@ -81,6 +81,12 @@ def experiment_cmd(
     settings: list[str] = typer.Option(
         [], "--set", help="MODEL.KEY=VALUE or CELL.KEY=VALUE for the runs of the experiment, repeatable"
     ),
+    partial: bool = typer.Option(
+        False,
+        "--partial",
+        help="train nothing: write the results of the cells finished so far, the others marked not run "
+        "(main), e.g. while the experiment runs in another process",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Run one of the paper's experiments: every cell it needs is trained (a finished run is reused, an
@@ -101,6 +107,7 @@ def experiment_cmd(
         progress=not quiet,
         command=command,
         runs=runs,
+        partial=partial,
     )
     typer.echo(text)
     typer.echo(f"written to {out}")

@@ -45,10 +45,16 @@ def run_experiment(
     progress: bool = True,
     command: str = "",
     runs: str | Path | None = None,
+    partial: bool = False,
 ) -> str:
     """Run (or finish) experiment ``name``; write results.json, results.md and figure.png in ``out`` and
     return results.md's text. ``runs``: the folder of the cells' runs (default ``out/runs``); experiments
-    that share one reuse each other's runs of a cell of the same name and settings."""
+    that share one reuse each other's runs of a cell of the same name and settings. ``partial``: train
+    nothing, write the results of the cells finished so far (the others marked not run) — to look at a
+    long experiment while it runs or after it was stopped.
+
+    >>> run_experiment("main", "data/scientific", "runs/exp/main", partial=True)  # doctest: +SKIP
+    """
     from laserrec.data.dataset import PreparedData
     from laserrec.experiments.runner import Context
 
@@ -57,7 +63,13 @@ def run_experiment(
     PreparedData.load(data_dir)  # a bad folder fails before any work
     if getattr(module, "NEEDS_TARGET", False) and target is None:
         raise ConfigError(f"experiment {name} needs --target: the prepared dataset transferred to")
-    ctx = Context(name, Path(data_dir), Path(out), budget, overrides, progress, target, runs)
+    if partial and not getattr(module, "PARTIAL", False):
+        supported = ", ".join(n for n in EXPERIMENTS if getattr(experiment_module(n), "PARTIAL", False))
+        raise ConfigError(
+            f"--partial: experiment {name} shows results only once every cell has run "
+            f"(--partial works for: {supported})"
+        )
+    ctx = Context(name, Path(data_dir), Path(out), budget, overrides, progress, target, runs, partial)
     start = time.perf_counter()
     payload = module.run(ctx)
     payload.update(
@@ -71,6 +83,8 @@ def run_experiment(
         wall_seconds_of_cells=ctx.cell_wall_seconds(),
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
+    if partial:
+        payload.update(partial=True, not_run=ctx.not_run())
     out = Path(out)
     save_json(payload, out / "results.json")
     module.figure(payload, out / "figure.png")
@@ -92,6 +106,16 @@ def render(module, payload: dict) -> str:
         f"{duration(payload['wall_seconds_this_invocation'])}). Test split, full ranking over every item, "
         "history not masked.",
         "",
+    ]
+    if payload.get("partial"):
+        missing = payload["not_run"]
+        lines += [
+            f"**Partial results** (`--partial`): {len(missing)} cell(s) not run yet"
+            + (f" ({', '.join(f'`{m}`' for m in missing)})" if missing else "")
+            + "; the same command without `--partial` runs them.",
+            "",
+        ]
+    lines += [
         module.table(payload),
         "",
         "![figure](figure.png)",
@@ -102,6 +126,9 @@ def render(module, payload: dict) -> str:
         lines += [notes(payload), ""]
     lines += ["What each cell ran (settings on top of the model's recipe):", ""]
     for row in _all_rows(payload):
+        if row.get("not_run"):
+            lines.append(f"- `{row['cell']}` ({row['model']}): not run yet")
+            continue
         settings = ", ".join(f"{k}={_shown(v)}" for k, v in sorted((row.get("settings") or {}).items()))
         what = f"recipe {row['recipe']}; " if row.get("recipe") else ""
         lines.append(f"- `{row['cell']}` ({row['model']}): {what}{settings or 'defaults'}")

@@ -10,7 +10,9 @@ HEAD = "Recall@10 | NDCG@10 | MRR"
 
 def compact(row: dict) -> dict:
     """What results.json keeps of a cell's result: metrics at 10, MRR, users, times, speed."""
-    keep = {k: row[k] for k in ("cell", "label", "model", "recipe", "text_weight", "cf") if k in row}
+    keep = {
+        k: row[k] for k in ("cell", "label", "model", "recipe", "text_weight", "cf", "not_run") if k in row
+    }
     for split in ("valid", "test"):
         if split in row:
             keep[split] = {k: round(row[split][k], 5) for k in METRICS if k in row[split]}
@@ -43,6 +45,9 @@ def seed_summary(rows: list[dict], split: str = "test") -> dict:
 
 
 def mean_spread(summary: dict) -> str:
+    """``mean ± std`` per metric; one seed has no spread to show."""
+    if summary["seeds"] == 1:
+        return " | ".join(f"{summary[k]['mean']:.4f}" for k in METRICS)
     return " | ".join(f"{summary[k]['mean']:.4f} ± {summary[k]['std']:.4f}" for k in METRICS)
 
 

@@ -6,6 +6,7 @@ the SASRec of seed s, so the spread covers the whole pipeline."""
 
 from __future__ import annotations
 
+from math import nan
 from pathlib import Path
 
 from laserrec.experiments.common import HEAD, compact, duration, mean_spread, metric_columns, seed_summary
@@ -13,6 +14,7 @@ from laserrec.experiments.plots import grouped_bars
 from laserrec.experiments.runner import Cell, Context
 
 TITLE = "Main table: every model on one protocol"
+PARTIAL = True  # `--partial` shows the cells finished so far (seeds: those that ran)
 SEEDS = (2020, 2021, 2022)
 SEEDED = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "laser": "Laser (laserrec recipe)"}
 
@@ -22,29 +24,34 @@ def seeded(name: str, seed: int) -> str:
 
 
 def cells() -> list[Cell]:
+    """In the order they run: the cheap ID models of every seed, then the single-seed line-up, then the
+    other seeds of Laser — an experiment stopped early has the whole line-up first."""
     out = [
         Cell("most_popular", "most_popular", label="most popular"),
         Cell("text_floor", "text_floor", label="text only (no training)"),
     ]
-    for seed in SEEDS:
-        extra = {} if seed == SEEDS[0] else {"seed": seed}
-        out.append(Cell(seeded("sasrec", seed), "sasrec", extra, label=f"SASRec (seed {seed})"))
-        out.append(Cell(seeded("bert4rec", seed), "bert4rec", extra, label=f"BERT4Rec (seed {seed})"))
-        out.append(
-            Cell(
-                seeded("laser", seed), "laser", extra, cf=seeded("sasrec", seed), label=f"Laser (seed {seed})"
-            )
-        )
-    return out + [
+    for name, label in (("sasrec", "SASRec"), ("bert4rec", "BERT4Rec")):
+        out += [Cell(seeded(name, s), name, seed_setting(s), label=f"{label} (seed {s})") for s in SEEDS]
+    laser = [
+        Cell(seeded("laser", s), "laser", seed_setting(s), cf=seeded("sasrec", s), label=f"Laser (seed {s})")
+        for s in SEEDS
+    ]
+    offset = {"repeat_bias": True}
+    lineup = [
         Cell("fusion", "fusion", cf="sasrec", label="SASRec + text, late fusion"),
-        Cell("sasrec_offset", "sasrec", {"repeat_bias": True, "repeat_init": 5.0}, label="SASRec + offset"),
-        Cell("bert4rec_offset", "bert4rec", {"repeat_bias": True}, label="BERT4Rec + offset"),
+        Cell("sasrec_offset", "sasrec", offset | {"repeat_init": 5.0}, label="SASRec + offset"),
+        Cell("bert4rec_offset", "bert4rec", offset, label="BERT4Rec + offset"),
         Cell(
             "laser_paper_cpu", "laser", {"recipe": "paper-cpu"}, cf="sasrec", label="Laser (paper-cpu recipe)"
         ),
         Cell("lite_llm4rec", "lite_llm4rec", label="Lite-LLM4Rec"),
         Cell("darec", "darec", cf="sasrec", label="DARec"),
     ]
+    return out + laser[:1] + lineup + laser[1:]
+
+
+def seed_setting(seed: int) -> dict:
+    return {} if seed == SEEDS[0] else {"seed": seed}
 
 
 ORDER = [
@@ -55,10 +62,11 @@ ORDER = [
 
 def run(ctx: Context) -> dict:
     results = {c.name: compact(ctx.run(c)) for c in cells()}
-    seeds = {
-        name: seed_summary([results[seeded(name, s)] for s in SEEDS]) | {"label": label}
-        for name, label in SEEDED.items()
-    }
+    seeds = {}
+    for name, label in SEEDED.items():
+        ran = [results[seeded(name, s)] for s in SEEDS if "test" in results[seeded(name, s)]]
+        if ran:
+            seeds[name] = seed_summary(ran) | {"label": label}
     rows = [results[name] for name in ORDER]
     extra = [results[seeded(name, s)] for name in SEEDED for s in SEEDS[1:]]
     return {"rows": rows, "more_rows": extra, "seeds": seeds}
@@ -69,11 +77,12 @@ def table(payload: dict) -> str:
     for r in payload["rows"]:
         speed = f"{r['users_per_second']:,.1f}" if r.get("users_per_second") else "–"
         time = duration(r.get("wall_seconds"))
-        lines.append(f"| {r['label']} | {metric_columns(r.get('test'))} | {time} | {speed} |")
+        label = r["label"] + (" (not run yet)" if r.get("not_run") else "")
+        lines.append(f"| {label} | {metric_columns(r.get('test'))} | {time} | {speed} |")
     lines += ["", f"Over seeds {', '.join(map(str, SEEDS))} (mean ± standard deviation):", ""]
-    lines += [f"| model | {HEAD} |", "|---|---|---|---|"]
+    lines += [f"| model | {HEAD} | seeds |", "|---|---|---|---|---|"]
     for summary in payload["seeds"].values():
-        lines.append(f"| {summary['label']} | {mean_spread(summary)} |")
+        lines.append(f"| {summary['label']} | {mean_spread(summary)} | {summary['seeds']} |")
     return "\n".join(lines)
 
 
@@ -86,7 +95,7 @@ def notes(payload: dict) -> str:
             f"The fusion's text weight, chosen on validation NDCG@10 over every validation user, is "
             f"{fusion['text_weight']:g} (score = z(SASRec) + w · z(text), each standardised per user)."
         )
-    if darec:
+    if darec and "test" in darec:
         prompts = (darec.get("settings") or {}).get("samples_per_epoch", "every")
         parts.append(
             f"DARec ran {darec.get('epochs_run', '?')} epoch(s) of {prompts:,} prompts (best epoch "
@@ -97,12 +106,14 @@ def notes(payload: dict) -> str:
 
 
 def figure(payload: dict, path: Path) -> None:
-    """Bars of Recall@10 and NDCG@10; the seeded models at their mean, with the standard deviation."""
+    """Bars of Recall@10 and NDCG@10; the seeded models at their mean, with the standard deviation; a cell
+    not run yet has no bar."""
     rows, seeds = payload["rows"], payload["seeds"]
     values, errors = {}, {}
     for key, metric in (("Recall@10", "recall@10"), ("NDCG@10", "ndcg@10")):
         values[key] = [
-            seeds[r["cell"]][metric]["mean"] if r["cell"] in seeds else r["test"][metric] for r in rows
+            seeds[r["cell"]][metric]["mean"] if r["cell"] in seeds else r.get("test", {}).get(metric, nan)
+            for r in rows
         ]
         errors[key] = [seeds[r["cell"]][metric]["std"] if r["cell"] in seeds else 0.0 for r in rows]
     labels = [seeds[r["cell"]]["label"] if r["cell"] in seeds else r["label"] for r in rows]

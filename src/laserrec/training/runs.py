@@ -88,7 +88,10 @@ def resolve_configs(
             )
         layers["model"].append((source, {k: v for k, v in values.items() if k in model_keys}))
         layers["train"].append((source, {k: v for k, v in values.items() if k in train_keys}))
-    return build_config(spec.config_cls, *layers["model"]), build_config(TrainConfig, *layers["train"])
+    train_cfg = build_config(TrainConfig, *layers["train"])
+    if train_cfg.train_on == "heldout" and spec.train_mode != "prefix":
+        raise ConfigError(f"train_on=heldout is for the LLM models; {model} trains on whole sequences")
+    return build_config(spec.config_cls, *layers["model"]), train_cfg
 
 
 def train_run(
