@@ -14,6 +14,13 @@ its training users; SASRec and BERT4Rec are trained on each share; the text-only
 - Lite-LLM4Rec (with all-MiniLM-L6-v2 on both sides here, so the target's catalog encodes in minutes)
   at a share > 0 starts from the source's recommendation transformer and projection; its output layer has
   one row per target item, so it has no zero-shot point.
+- The source SASRec and Laser are the cells ``sasrec`` and ``laser`` of ``main`` (the same settings):
+  given the same ``--runs``, transfer reuses them.
+- At the cpu budget every cell trained on a share gets the same training whatever the share
+  (``CPU_TARGET``), so neighbouring points differ by data, not by effort, and the experiment stays near
+  two hours on two cores: the ID models and Lite-LLM4Rec see at most a fixed number of samples, Laser
+  is fine-tuned for one phase-1 and one phase-2 epoch (every phase-1 epoch re-encodes the whole
+  catalog, twice).
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import torch
 
 from laserrec.config import save_json
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.experiments.budget import LASER_STEPS
 from laserrec.experiments.common import METRICS, compact
 from laserrec.experiments.plots import line_panels
 from laserrec.experiments.runner import Cell, Context
@@ -36,9 +42,17 @@ NEEDS_TARGET = True
 SHARES = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
 EVAL_USERS = 2000
 EVAL_SEED = 0
-# fine-tuning starts from trained weights: no warm-up, a shorter phase 1; its own test on a small sample
-# (the figures come from the common target sample)
-FINE_TUNE = {**LASER_STEPS, "warmup_epochs": 0, "phase1_epochs": 2, "phase2_epochs": 1, "test_users": 500}
+# fine-tuning starts from trained weights: no warm-up
+FINE_TUNE = {"warmup_epochs": 0}
+# what a cell trained on a share adds at the cpu budget (on top of the budget's settings); every run's own
+# test is on a small sample: the figures come from the common target sample (EVAL_USERS)
+ID_SHARE = {"epochs": 20, "samples_per_epoch": 8192, "patience": 5, "valid_users": 2000, "test_users": 500}
+CPU_TARGET = {
+    "sasrec": ID_SHARE,
+    "bert4rec": ID_SHARE,
+    "laser": {"phase1_epochs": 1, "phase2_epochs": 1, "test_users": 500},
+    "lite_llm4rec": {"epochs": 3, "samples_per_epoch": 8192, "valid_users": 1000, "test_users": 500},
+}
 LITE = {"llm": "minilm"}
 MODELS = (("laser", "Laser (transferred)"), ("lite_llm4rec", "Lite-LLM4Rec (transferred)"),
           ("sasrec", "SASRec (target only)"), ("bert4rec", "BERT4Rec (target only)"))  # fmt: skip
@@ -64,31 +78,36 @@ def pct(share: float) -> str:
     return f"{round(share * 100):d}"
 
 
+SOURCE_LASER, SOURCE_LITE = "laser", "source_lite_llm4rec"
+
+
 def source_cells() -> list[Cell]:
     return [
-        Cell("source_sasrec", "sasrec", label="SASRec (source)"),
-        Cell("source_laser", "laser", cf="source_sasrec", label="Laser (source)"),
-        Cell("source_lite_llm4rec", "lite_llm4rec", LITE, label="Lite-LLM4Rec (source)"),
+        Cell("sasrec", "sasrec", label="SASRec (source)"),
+        Cell(SOURCE_LASER, "laser", cf="sasrec", label="Laser (source)"),
+        Cell(SOURCE_LITE, "lite_llm4rec", LITE, label="Lite-LLM4Rec (source)"),
     ]
 
 
 def share_cells(ctx: Context, share: float) -> list[Cell]:
     data, p = share_data(ctx, share), pct(share)
+
+    def on_share(model: str, **extra) -> dict:
+        return (CPU_TARGET[model] if ctx.budget.name != "paper" else {}) | extra
+
+    laser, lite = str(ctx.run_dir(SOURCE_LASER)), str(ctx.run_dir(SOURCE_LITE))
     return [
-        Cell(f"sasrec_{p}", "sasrec", {"test_users": 500}, data=data),
-        Cell(f"bert4rec_{p}", "bert4rec", {"test_users": 500}, data=data),
+        Cell(f"sasrec_{p}", "sasrec", on_share("sasrec"), data=data),
+        Cell(f"bert4rec_{p}", "bert4rec", on_share("bert4rec"), data=data),
         Cell(
             f"laser_{p}",
             "laser",
-            {**FINE_TUNE, "init_from": str(ctx.run_dir("source_laser"))},
+            on_share("laser", **FINE_TUNE, init_from=laser),
             cf=f"sasrec_{p}",
             data=data,
         ),
         Cell(
-            f"lite_llm4rec_{p}",
-            "lite_llm4rec",
-            {**LITE, "test_users": 500, "init_from": str(ctx.run_dir("source_lite_llm4rec"))},
-            data=data,
+            f"lite_llm4rec_{p}", "lite_llm4rec", on_share("lite_llm4rec", **LITE, init_from=lite), data=data
         ),
     ]
 
@@ -131,7 +150,7 @@ def zero_shot_laser(ctx: Context):
     from laserrec.models.laser.plus import laser_class
     from laserrec.training.loading import load_run
 
-    source, _, _, _ = load_run(ctx.run_dir("source_laser"))
+    source, _, _, _ = load_run(ctx.run_dir(SOURCE_LASER))
     target, _ = ctx.dataset(ctx.target)
     cfg = source.config
     model = laser_class(cfg)(
