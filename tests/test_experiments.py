@@ -189,3 +189,21 @@ def test_partial_trains_nothing_and_shows_the_finished_cells_as_the_full_run_doe
 def test_partial_is_refused_where_an_experiment_needs_every_cell(world):
     with pytest.raises(ConfigError, match="--partial: experiment ablation .* works for: main"):
         experiment(world, "ablation", partial=True)
+
+
+def test_only_trains_the_cells_named_and_shows_the_rest_that_finished(world, tmp_path):
+    import shutil
+
+    experiment(world, "main")
+    full = {r["cell"]: r for r in json.loads((world["root"] / "main" / "results.json").read_text())["rows"]}
+    runs = tmp_path / "runs"
+    shutil.copytree(world["runs"] / "sasrec", runs / "sasrec")
+    text = experiment(world, "main", runs=runs, only=["sasrec_offset"])
+    assert sorted(p.name for p in runs.iterdir()) == ["sasrec", "sasrec_offset"]
+    rows = {r["cell"]: r for r in json.loads((world["root"] / "main" / "results.json").read_text())["rows"]}
+    assert rows["sasrec_offset"]["test"] == full["sasrec_offset"]["test"]  # deterministic: the same run
+    assert rows["bert4rec"]["not_run"] and "| BERT4Rec (seed 2020) (not run yet) |" in text
+    with pytest.raises(ConfigError, match="has no cell sasrec_ofset; its cells: most_popular"):
+        experiment(world, "main", runs=runs, only=["sasrec_ofset"])
+    with pytest.raises(ConfigError, match="give one of them"):
+        experiment(world, "main", runs=runs, only=["sasrec"], partial=True)

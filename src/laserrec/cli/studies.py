@@ -87,6 +87,12 @@ def experiment_cmd(
         help="train nothing: write the results of the cells finished so far, the others marked not run "
         "(main), e.g. while the experiment runs in another process",
     ),
+    only: str = typer.Option(
+        "",
+        "--only",
+        help="comma-separated cells to train (the others are read if finished), partial results written "
+        "(main): e.g. two processes sharing --runs, each with its own cells",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Run one of the paper's experiments: every cell it needs is trained (a finished run is reused, an
@@ -108,6 +114,7 @@ def experiment_cmd(
         command=command,
         runs=runs,
         partial=partial,
+        only=[c for c in only.split(",") if c],
     )
     typer.echo(text)
     typer.echo(f"written to {out}")

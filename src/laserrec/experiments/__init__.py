@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from laserrec.config import save_json
@@ -46,14 +47,18 @@ def run_experiment(
     command: str = "",
     runs: str | Path | None = None,
     partial: bool = False,
+    only: Sequence[str] = (),
 ) -> str:
     """Run (or finish) experiment ``name``; write results.json, results.md and figure.png in ``out`` and
     return results.md's text. ``runs``: the folder of the cells' runs (default ``out/runs``); experiments
     that share one reuse each other's runs of a cell of the same name and settings. ``partial``: train
     nothing, write the results of the cells finished so far (the others marked not run) — to look at a
-    long experiment while it runs or after it was stopped.
+    long experiment while it runs or after it was stopped. ``only``: train just these cells, in the
+    experiment's order, and write partial results — e.g. cells run in two processes at once, each with
+    its own ``only``, sharing ``runs`` (a last call with neither gathers them all).
 
     >>> run_experiment("main", "data/scientific", "runs/exp/main", partial=True)  # doctest: +SKIP
+    >>> run_experiment("main", "data/scientific", "runs/exp/main", only=["darec"])  # doctest: +SKIP
     """
     from laserrec.data.dataset import PreparedData
     from laserrec.experiments.runner import Context
@@ -63,13 +68,8 @@ def run_experiment(
     PreparedData.load(data_dir)  # a bad folder fails before any work
     if getattr(module, "NEEDS_TARGET", False) and target is None:
         raise ConfigError(f"experiment {name} needs --target: the prepared dataset transferred to")
-    if partial and not getattr(module, "PARTIAL", False):
-        supported = ", ".join(n for n in EXPERIMENTS if getattr(experiment_module(n), "PARTIAL", False))
-        raise ConfigError(
-            f"--partial: experiment {name} shows results only once every cell has run "
-            f"(--partial works for: {supported})"
-        )
-    ctx = Context(name, Path(data_dir), Path(out), budget, overrides, progress, target, runs, partial)
+    chosen = _chosen_cells(module, name, partial, only)
+    ctx = Context(name, Path(data_dir), Path(out), budget, overrides, progress, target, runs, chosen)
     start = time.perf_counter()
     payload = module.run(ctx)
     payload.update(
@@ -83,7 +83,7 @@ def run_experiment(
         wall_seconds_of_cells=ctx.cell_wall_seconds(),
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
-    if partial:
+    if chosen is not None:
         payload.update(partial=True, not_run=ctx.not_run())
     out = Path(out)
     save_json(payload, out / "results.json")
@@ -91,6 +91,28 @@ def run_experiment(
     text = render(module, payload)
     (out / "results.md").write_text(text, encoding="utf-8")
     return text
+
+
+def _chosen_cells(module, name: str, partial: bool, only: Sequence[str]) -> frozenset[str] | None:
+    """The cells to train when only some are (none with ``partial``); None: every cell."""
+    if not partial and not only:
+        return None
+    if partial and only:
+        raise ConfigError("--partial trains nothing and --only trains the cells named: give one of them")
+    flag = "--partial" if partial else "--only"
+    if not getattr(module, "PARTIAL", False):
+        supported = ", ".join(n for n in EXPERIMENTS if getattr(experiment_module(n), "PARTIAL", False))
+        raise ConfigError(
+            f"{flag}: experiment {name} shows results only once every cell has run "
+            f"({flag} works for: {supported})"
+        )
+    known = [cell.name for cell in module.cells()]
+    unknown = [c for c in only if c not in known]
+    if unknown:
+        raise ConfigError(
+            f"--only: experiment {name} has no cell {', '.join(unknown)}; its cells: {', '.join(known)}"
+        )
+    return frozenset(only)
 
 
 def render(module, payload: dict) -> str:
@@ -110,9 +132,9 @@ def render(module, payload: dict) -> str:
     if payload.get("partial"):
         missing = payload["not_run"]
         lines += [
-            f"**Partial results** (`--partial`): {len(missing)} cell(s) not run yet"
+            f"**Partial results**: {len(missing)} cell(s) not run yet"
             + (f" ({', '.join(f'`{m}`' for m in missing)})" if missing else "")
-            + "; the same command without `--partial` runs them.",
+            + "; the same command without `--partial` or `--only` runs them.",
             "",
         ]
     lines += [

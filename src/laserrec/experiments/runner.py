@@ -3,8 +3,9 @@ through ``pipeline.run_or_reuse`` — a finished run is reused, an interrupted o
 (most popular, the text floor, the late fusion) is evaluated by the common evaluator and cached in
 ``OUT/scorers/NAME.json``. Stopping an experiment loses at most the step in progress of one cell.
 
-With ``partial`` the context trains nothing: a finished run is read, a scorer is evaluated when its inputs
-are there, and every other cell is a row marked ``not_run`` (``laserrec experiment ... --partial``)."""
+With ``only`` the context trains just the cells named there (none: ``--partial``): any other finished run
+is read, a scorer is evaluated when its inputs are there, and every other cell is a row marked
+``not_run`` (``laserrec experiment ... --partial`` / ``--only``)."""
 
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ class Context:
         progress: bool = True,
         target: Path | None = None,
         runs: Path | None = None,
-        partial: bool = False,
+        only: frozenset[str] | None = None,
     ) -> None:
         self.name, self.data_dir, self.out, self.budget = name, Path(data_dir), Path(out), budget
-        self.partial = partial
+        self.only = only
         self.runs = Path(runs) if runs else self.out / "runs"
         self.overrides, self.progress = overrides or {}, progress
         self.target = Path(target) if target else None
@@ -101,7 +102,7 @@ class Context:
             raise ConfigError(f"experiment {self.name}: two different cells named {cell.name!r}")
         self.cells[cell.name] = cell
         if cell.name not in self.results:
-            if self.partial and not self._ready(cell):
+            if self.only is not None and cell.name not in self.only and not self._ready(cell):
                 row = {"cell": cell.name, "label": cell.title(), "model": cell.model, "not_run": True}
                 self.results[cell.name] = row
                 return self.results[cell.name]
@@ -111,12 +112,12 @@ class Context:
         return self.results[cell.name]
 
     def not_run(self) -> list[str]:
-        """The cells a partial experiment found not finished, in the order they were asked for."""
+        """The cells an experiment run with ``only`` found not finished, in the order they were asked for."""
         return [name for name, row in self.results.items() if row.get("not_run")]
 
     def _ready(self, cell: Cell) -> bool:
-        """Whether a partial experiment can show the cell without training: a finished run, or a scorer
-        whose ID model (the fusion's) is one."""
+        """Whether the cell can be shown without training: a finished run, or a scorer whose ID model (the
+        fusion's) is one."""
         if cell.model in SCORERS:
             return cell.cf is None or (self.run_dir(cell.cf) / "metrics.json").exists()
         return (self.run_dir(cell) / "metrics.json").exists()
