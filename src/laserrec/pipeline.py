@@ -88,7 +88,9 @@ def run_or_reuse(
     result = train_run(
         model, data_dir, out, overrides=overrides, recipe=recipe, resume=resume, progress=progress
     )
-    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    # a resumed run: this call saw only its end; add what the earlier calls spent fitting
+    earlier = max(0.0, result["fit_wall_seconds"] - result["wall_seconds_this_process"]) if resume else 0.0
+    result["wall_seconds"] = round(time.perf_counter() - start + earlier, 1)
     result["inference"] = measure_inference(out)
     save_json(result, out / "metrics.json")
     return result

@@ -17,7 +17,14 @@ def compact(row: dict) -> dict:
         if split in row:
             keep[split] = {k: round(row[split][k], 5) for k in METRICS if k in row[split]}
             keep[split]["users"] = row[split].get("users")
-    for key in ("train_seconds", "wall_seconds", "epochs_run", "best_epoch", "stopped_by"):
+    for key in (
+        "train_seconds",
+        "fit_wall_seconds",
+        "wall_seconds",
+        "epochs_run",
+        "best_epoch",
+        "stopped_by",
+    ):
         if row.get(key) is not None:
             keep[key] = row[key]
     speed = (row.get("inference") or {}).get("users_per_second")

@@ -76,7 +76,7 @@ def table(payload: dict) -> str:
     lines = [f"| model | {HEAD} | train time | users/s |", "|---|---|---|---|---|---|"]
     for r in payload["rows"]:
         speed = f"{r['users_per_second']:,.1f}" if r.get("users_per_second") else "–"
-        time = duration(r.get("wall_seconds"))
+        time = duration(r.get("fit_wall_seconds") or r.get("wall_seconds"))  # training, validation included
         label = r["label"] + (" (not run yet)" if r.get("not_run") else "")
         lines.append(f"| {label} | {metric_columns(r.get('test'))} | {time} | {speed} |")
     lines += ["", f"Over seeds {', '.join(map(str, SEEDS))} (mean ± standard deviation):", ""]
