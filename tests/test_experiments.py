@@ -207,3 +207,20 @@ def test_only_trains_the_cells_named_and_shows_the_rest_that_finished(world, tmp
         experiment(world, "main", runs=runs, only=["sasrec_ofset"])
     with pytest.raises(ConfigError, match="give one of them"):
         experiment(world, "main", runs=runs, only=["sasrec"], partial=True)
+
+
+def test_transfer_partial_leaves_out_the_points_not_run_and_matches_the_full_run(world, tmp_path):
+    experiment(world, "transfer")
+    full = json.loads((world["root"] / "transfer" / "results.json").read_text())
+    again = experiment(world, "transfer", partial=True)  # every cell finished: the same figures
+    payload = json.loads((world["root"] / "transfer" / "results.json").read_text())
+    assert payload["series"] == full["series"] and payload["not_run"] == [] and "0 cell(s) not run" in again
+    out = tmp_path / "fresh"
+    text = run_experiment("transfer", world["data"], out, SMALLEST, target=world["target"],
+                          overrides=world["settings"], progress=False, partial=True)  # fmt: skip
+    payload = json.loads((out / "results.json").read_text())
+    assert not (out / "runs").exists()  # nothing trained
+    laser, floor = payload["series"][0], payload["series"][-1]
+    assert laser["model"] == "laser" and laser["points"] == [None] * 6  # not even the zero-shot point
+    assert floor["model"] == "text_floor" and all(p is not None for p in floor["points"])
+    assert "Laser (source) not run yet" in text and "| Laser (transferred) | – | – | – | – | – | – |" in text

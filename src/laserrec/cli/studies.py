@@ -85,13 +85,13 @@ def experiment_cmd(
         False,
         "--partial",
         help="train nothing: write the results of the cells finished so far, the others marked not run "
-        "(main), e.g. while the experiment runs in another process",
+        "(main, transfer), e.g. while the experiment runs in another process",
     ),
     only: str = typer.Option(
         "",
         "--only",
         help="comma-separated cells to train (the others are read if finished), partial results written "
-        "(main): e.g. two processes sharing --runs, each with its own cells",
+        "(main, transfer): e.g. two processes sharing --runs, each with its own cells",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:

@@ -106,7 +106,7 @@ def _chosen_cells(module, name: str, partial: bool, only: Sequence[str]) -> froz
             f"{flag}: experiment {name} shows results only once every cell has run "
             f"({flag} works for: {supported})"
         )
-    known = [cell.name for cell in module.cells()]
+    known = module.cell_names()
     unknown = [c for c in only if c not in known]
     if unknown:
         raise ConfigError(

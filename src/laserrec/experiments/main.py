@@ -50,6 +50,11 @@ def cells() -> list[Cell]:
     return out + laser[:1] + lineup + laser[1:]
 
 
+def cell_names() -> list[str]:
+    """Every cell's name (``--only`` checks against them)."""
+    return [c.name for c in cells()]
+
+
 def seed_setting(seed: int) -> dict:
     return {} if seed == SEEDS[0] else {"seed": seed}
 

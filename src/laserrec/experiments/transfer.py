@@ -38,6 +38,7 @@ from laserrec.experiments.runner import Cell, Context
 from laserrec.models.base import CollaborativeEncoder
 
 TITLE = "Zero-shot and low-resource transfer"
+PARTIAL = True  # `--partial` / `--only`: a point whose cell has not run is left out
 NEEDS_TARGET = True
 SHARES = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
 EVAL_USERS = 2000
@@ -163,21 +164,29 @@ def zero_shot_laser(ctx: Context):
     return model
 
 
+def cell_names() -> list[str]:
+    """Every cell's name (``--only`` checks against them)."""
+    shares = [f"{name}_{pct(s)}" for s in SHARES if s > 0 for name, _ in MODELS]
+    return [c.name for c in source_cells()] + shares + ["text_floor"]
+
+
 def run(ctx: Context) -> dict:
     from laserrec.training.loading import load_run
 
     source = [compact(ctx.run(c)) for c in source_cells()]
     points: dict[str, list] = {name: [] for name, _ in MODELS}
     for share in SHARES:
-        if share == 0:
-            points["laser"].append(scored(ctx, "laser_0", lambda: zero_shot_laser(ctx)))
+        if share == 0:  # the source Laser as it is (when it has run: a partial experiment may lack it)
+            done = not ctx.results[SOURCE_LASER].get("not_run")
+            points["laser"].append(scored(ctx, "laser_0", lambda: zero_shot_laser(ctx)) if done else None)
             for name in ("lite_llm4rec", "sasrec", "bert4rec"):
                 points[name].append(None)
             continue
         for cell in share_cells(ctx, share):
-            ctx.run(cell)
+            row = ctx.run(cell)
             model = cell.name.rsplit("_", 1)[0]
-            points[model].append(scored(ctx, cell.name, lambda c=cell: load_run(ctx.run_dir(c))[0]))
+            build = lambda c=cell: load_run(ctx.run_dir(c))[0]  # noqa: E731
+            points[model].append(None if row.get("not_run") else scored(ctx, cell.name, build))
     text = ctx.run(Cell("text_floor", "text_floor", data=ctx.target, label="text only (no training)"))
     text_metrics = scored(ctx, "text_floor", lambda: ctx.scorer_model(ctx.cells["text_floor"]))
     series = [
@@ -213,7 +222,10 @@ def table(payload: dict) -> str:
     for s in payload["series"]:
         cols = " | ".join("–" if p is None else f"{p['ndcg@10']:.4f}" for p in s["points"])
         lines.append(f"| {s['label']} | {cols} |")
-    src = " · ".join(f"{r['label']} {r['test']['ndcg@10']:.4f}" for r in payload["source_rows"])
+    src = " · ".join(
+        f"{r['label']} {r['test']['ndcg@10']:.4f}" if "test" in r else f"{r['label']} not run yet"
+        for r in payload["source_rows"]
+    )
     return "\n".join(lines + ["", f"Source-domain test NDCG@10: {src}."])
 
 
