@@ -123,5 +123,10 @@ def figure(payload: dict, path: Path) -> None:
         errors[key] = [seeds[r["cell"]][metric]["std"] if r["cell"] in seeds else 0.0 for r in rows]
     labels = [seeds[r["cell"]]["label"] if r["cell"] in seeds else r["label"] for r in rows]
     grouped_bars(
-        labels, values, path, "Main table (seeded models: mean and std over 3 seeds)", "test", errors
+        labels,
+        values,
+        path,
+        "Main table (seeded models: mean and std over the seeds that ran)",
+        "test",
+        errors,
     )

@@ -39,15 +39,14 @@ def grouped_bars(
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
         err = (errors or {}).get(name)
         ax.bar(xs, values, width, label=name, yerr=err, capsize=3 if err else 0)
+    tilted = len(groups) > 6
     ax.set_xticks(
-        range(len(groups)),
-        groups,
-        rotation=20 if len(groups) > 6 else 0,
-        ha="right" if len(groups) > 6 else "center",
+        range(len(groups)), groups, rotation=20 if tilted else 0, ha="right" if tilted else "center"
     )
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=min(len(series), 5), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    below = -0.42 if tilted else -0.12  # under the (tilted) group labels
+    ax.legend(fontsize=7, ncol=min(len(series), 5), loc="upper center", bbox_to_anchor=(0.5, below))
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
