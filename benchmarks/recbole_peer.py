@@ -8,9 +8,10 @@ RecBole is never a dependency of laserrec: it is installed into a throw-away vir
 (``--venv``, built on first use: torch==2.13.0, recbole==1.2.1, then the NumPy/pandas/SciPy/scikit-learn
 pins its code needs). The prepared dataset is written as an atomic ``.inter`` file (internal ids, the
 position in the sequence as timestamp), and RecBole runs with the peer settings
-(leave-one-out by time, full ranking, train batch 2048, eval batch 4096, seed 2020, stopping_step 10).
+(leave-one-out by time, full ranking, train batch 2048, eval batch 4096, stopping_step 10).
 Ours runs through ``laserrec.training.runs.train_run`` with its defaults (= RecBole's model defaults),
-patience 10 on valid NDCG@10, eval batch 4096, seed 2020. Every run is its own subprocess (peak RSS).
+patience 10 on valid NDCG@10, eval batch 4096. Every run is its own subprocess (peak RSS). Both sides
+use the same seed, 2020 unless ``--seeds`` lists several (then one after another, and mean ± std).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ RECBOLE_SETTINGS = {
     "stopping_step": 10,
     "train_batch_size": 2048,
     "eval_batch_size": 4096,
-    "seed": 2020,
     "use_gpu": False,
     "show_progress": False,
 }
@@ -55,7 +55,6 @@ OURS_SETTINGS = {
     "valid_metric": "ndcg@10",
     "valid_users": 0,
     "eval_batch_size": 4096,
-    "seed": 2020,
 }
 MODELS = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}
 MAX_EPOCHS = 300  # RecBole's default `epochs`; the cap of a --to-convergence run on both sides
@@ -75,7 +74,7 @@ class TimeCap(Exception):
     """Raised at an epoch start once RecBole has trained longer than --recbole-cap-min."""
 
 
-def run_recbole(model: str, data_path: str, epochs: int, cap_seconds: float = 0.0) -> dict:
+def run_recbole(model: str, data_path: str, epochs: int, cap_seconds: float = 0.0, seed: int = 2020) -> dict:
     """One RecBole training + test run, the steps of run_recbole without recbole.quick_start (ray).
 
     ``cap_seconds`` > 0 stops training at the first epoch start past it (then tests the best checkpoint):
@@ -84,7 +83,13 @@ def run_recbole(model: str, data_path: str, epochs: int, cap_seconds: float = 0.
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_seed
 
-    settings = {**RECBOLE_SETTINGS, "data_path": data_path, "epochs": epochs, "checkpoint_dir": "saved"}
+    settings = {
+        **RECBOLE_SETTINGS,
+        "data_path": data_path,
+        "epochs": epochs,
+        "checkpoint_dir": "saved",
+        "seed": seed,
+    }
     config = Config(model=MODELS[model], dataset="peer", config_dict=settings)
     init_seed(config["seed"], config["reproducibility"])
     start = time.perf_counter()
@@ -145,7 +150,7 @@ def run_recbole(model: str, data_path: str, epochs: int, cap_seconds: float = 0.
 
 
 # --------------------------------------------------------------------------- ours (system python)
-def run_ours(model: str, data_dir: str, epochs: int, run_dir: str, batch_size: int) -> dict:
+def run_ours(model: str, data_dir: str, epochs: int, run_dir: str, batch_size: int, seed: int = 2020) -> dict:
     import torch
 
     from laserrec.data.dataset import leave_one_out
@@ -154,7 +159,12 @@ def run_ours(model: str, data_dir: str, epochs: int, run_dir: str, batch_size: i
     from laserrec.training.runs import train_run
     from laserrec.training.samples import SampleSet
 
-    overrides = {**OURS_SETTINGS, "epochs": epochs, **({"batch_size": batch_size} if batch_size else {})}
+    overrides = {
+        **OURS_SETTINGS,
+        "epochs": epochs,
+        "seed": seed,
+        **({"batch_size": batch_size} if batch_size else {}),
+    }
     start = time.perf_counter()
     res = train_run(model, data_dir, run_dir, overrides=overrides, progress=False)
     wall = time.perf_counter() - start
@@ -210,70 +220,123 @@ def ratio(ours: dict, peer: dict, key: str) -> float | None:
     return round(ours[key] / peer[key], 3)
 
 
+def compare_seed(args: argparse.Namespace, seed: int, epochs: int, work: Path, inputs: tuple) -> dict:
+    """Both sides on every model with one seed: ``{model: {recbole, ours}, <model>_..._ratio...}``."""
+    venv_python, prepared, recbole_path = inputs
+    env = {
+        "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+        "TQDM_DISABLE": "1",
+        **(MALLOC_ENV if args.malloc else {}),
+    }
+    me, result = str(Path(__file__).resolve()), {}
+    for model in args.models.split(","):
+        peer = spawn(
+            [str(venv_python), me, "--recbole-child", model, "--data", str(recbole_path),
+             "--epochs", str(epochs), "--recbole-cap-min", str(args.recbole_cap_min), "--seed", str(seed)],
+            env,
+            work,
+        )  # fmt: skip
+        ours = spawn(
+            [sys.executable, me, "--ours-child", model, "--data", str(prepared), "--epochs", str(epochs),
+             "--run-dir", str(work / f"ours-{model}-{seed}"), "--batch-size", str(args.batch_size),
+             "--seed", str(seed)],
+            env,
+            work,
+        )  # fmt: skip
+        basis = "epoch_seconds_median" if args.epochs is not None else "fit_seconds"
+        result[f"{model}_train_ratio_vs_recbole"] = ratio(ours, peer, basis)
+        # RecBole stopped by the cap had not converged: its true time is longer, our ratio smaller.
+        result[f"{model}_train_ratio_is_upper_bound"] = peer.get("stopped_by") == "time cap"
+        result[f"{model}_eval_ratio_vs_recbole"] = ratio(ours, peer, "valid_seconds_median")
+        result[model] = {"recbole": peer, "ours": ours}
+    return result
+
+
+def over_seeds(by_seed: dict) -> dict:
+    """Mean, sample standard deviation and count of each side's test metrics over the seeds that ran."""
+    out: dict = {}
+    for model in MODELS:
+        for side in ("recbole", "ours"):
+            runs = [r[model][side] for r in by_seed.values() if model in r and "error" not in r[model][side]]
+            if not runs:
+                continue
+            out.setdefault(model, {})[side] = {
+                key: {
+                    "mean": round(statistics.fmean(x["test"][key] for x in runs), 5),
+                    "std": round(statistics.stdev(x["test"][key] for x in runs), 5) if len(runs) > 1 else 0.0,
+                    "n": len(runs),
+                }
+                for key in ("recall@10", "ndcg@10", "mrr@10")
+            }
+    return out
+
+
 def compare(args: argparse.Namespace) -> dict:
+    """Every seed of ``--seeds`` in turn; the JSON is rewritten after each seed, and seeds already in
+    ``--out`` from a run with the same settings are kept rather than rerun (an interrupted run resumes)."""
     per_epoch = args.epochs is not None
     epochs = args.epochs if per_epoch else MAX_EPOCHS
+    seeds = [int(s) for s in args.seeds.split(",")]
     venv_python = ensure_venv(Path(args.venv))
-    work = Path(tempfile.mkdtemp(prefix="recbole-peer-"))
-    try:
-        prepared, recbole_path, summary = write_inputs(args.data, work, args.sample_users)
-        env = {
-            "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
-            "TQDM_DISABLE": "1",
-            **(MALLOC_ENV if args.malloc else {}),
-        }
-        me, result = str(Path(__file__).resolve()), {}
-        for model in args.models.split(","):
-            peer = spawn(
-                [
-                    str(venv_python),
-                    me,
-                    "--recbole-child",
-                    model,
-                    "--data",
-                    str(recbole_path),
-                    "--epochs",
-                    str(epochs),
-                    "--recbole-cap-min",
-                    str(args.recbole_cap_min),
-                ],
-                env,
-                work,
-            )
-            ours = spawn(
-                [sys.executable, me, "--ours-child", model, "--data", str(prepared), "--epochs", str(epochs),
-                 "--run-dir", str(work / f"ours-{model}"), "--batch-size", str(args.batch_size)],
-                env,
-                work,
-            )  # fmt: skip
-            basis = "epoch_seconds_median" if per_epoch else "fit_seconds"
-            result[f"{model}_train_ratio_vs_recbole"] = ratio(ours, peer, basis)
-            # RecBole stopped by the cap had not converged: its true time is longer, our ratio smaller.
-            result[f"{model}_train_ratio_is_upper_bound"] = peer.get("stopped_by") == "time cap"
-            result[f"{model}_eval_ratio_vs_recbole"] = ratio(ours, peer, "valid_seconds_median")
-            result[model] = {"recbole": peer, "ours": ours}
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    return {
+    head = {
         "data": args.data,
-        "sample": summary,
         "mode": "per_epoch" if per_epoch else "to_convergence",
         "epochs_cap": epochs,
         "recbole_cap_minutes": args.recbole_cap_min or None,
+        "models": args.models,
+        "sample_users": args.sample_users,
+        "batch_size": args.batch_size,
+        "malloc_tuned": args.malloc,
+    }
+    out = Path(args.out)
+    old = json.loads(out.read_text()) if out.is_file() else {}
+    by_seed = old.get("by_seed", {}) if all(old.get(k) == v for k, v in head.items()) else {}
+    work = Path(tempfile.mkdtemp(prefix="recbole-peer-"))
+    try:
+        prepared, recbole_path, summary = write_inputs(args.data, work, args.sample_users)
+        for seed in seeds:
+            if str(seed) in by_seed:
+                print(f"seed {seed}: kept from {out}", file=sys.stderr, flush=True)
+                continue
+            print(f"seed {seed}", file=sys.stderr, flush=True)
+            by_seed[str(seed)] = compare_seed(args, seed, epochs, work, (venv_python, prepared, recbole_path))
+            write_json(out, payload(args, head, summary, seeds, by_seed))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return payload(args, head, summary, seeds, by_seed)
+
+
+def payload(args: argparse.Namespace, head: dict, summary: dict, seeds: list[int], by_seed: dict) -> dict:
+    """The first seed's comparison at the top level (as a one-seed run writes it), every seed's under
+    ``by_seed``, and with several seeds their mean ± standard deviation under ``over_seeds``."""
+    first = by_seed.get(str(seeds[0]), {})
+    return {
+        **head,
+        "sample": summary,
+        "seed": seeds[0],
+        "seeds": [s for s in seeds if str(s) in by_seed],
         "train_ratio_basis": (
             "median seconds per training epoch (ours / RecBole)"
-            if per_epoch
+            if args.epochs is not None
             else "seconds of training + validation until early stopping (ours / RecBole)"
         ),
         "eval_ratio_basis": "median seconds per full validation pass, every valid user (ours / RecBole)",
-        "malloc_tuned": args.malloc,
         "protocol": "leave-one-out by time, full ranking over every item, history not masked (RecBole "
         "masks nothing for sequential models either); test mrr@10 on both sides, ours also full mrr",
         "recbole_settings": RECBOLE_SETTINGS,
         "ours_settings": OURS_SETTINGS,
-        **result,
+        **first,
+        "by_seed": by_seed,
+        **({"over_seeds": over_seeds(by_seed)} if len(by_seed) > 1 else {}),
     }
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def table(r: dict) -> str:
@@ -304,6 +367,17 @@ def table(r: dict) -> str:
                 f"({r['mode']}), "
                 f"valid pass ours/RecBole {r[f'{model}_eval_ratio_vs_recbole']}"
             )
+    if "over_seeds" in r:
+        lines += [
+            f"\nOver seeds {', '.join(map(str, r['seeds']))} (test, mean ± standard deviation):\n",
+            "| model | side | R@10 | N@10 | MRR@10 | seeds |",
+            "|---|---|---|---|---|---|",
+        ]
+        for model, sides in r["over_seeds"].items():
+            for side, m in sides.items():
+                keys = ("recall@10", "ndcg@10", "mrr@10")
+                cells = [f"{m[k]['mean']:.4f} ± {m[k]['std']:.4f}" for k in keys]
+                lines.append(f"| {model} | {side} | {' | '.join(cells)} | {m['recall@10']['n']} |")
     return "\n".join(lines)
 
 
@@ -331,22 +405,40 @@ def main() -> None:
     parser.add_argument(
         "--malloc", action="store_true", help="glibc mmap/trim thresholds 1 GiB on both sides"
     )
+    parser.add_argument(
+        "--seeds",
+        default="2020",
+        help="comma-separated seeds, run one after another on both sides (mean ± std over them); seeds "
+        "already in --out from a run with the same settings are kept",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working folder (runs, .inter file)")
+    parser.add_argument("--seed", type=int, default=2020, help=argparse.SUPPRESS)
     parser.add_argument("--recbole-child", help=argparse.SUPPRESS)
     parser.add_argument("--ours-child", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.recbole_child:
-        print(json.dumps(run_recbole(args.recbole_child, args.data, args.epochs, args.recbole_cap_min * 60)))
+        print(
+            json.dumps(
+                run_recbole(args.recbole_child, args.data, args.epochs, args.recbole_cap_min * 60, args.seed)
+            )
+        )
         return
     if args.ours_child:
-        print(json.dumps(run_ours(args.ours_child, args.data, args.epochs, args.run_dir, args.batch_size)))
+        print(
+            json.dumps(
+                run_ours(args.ours_child, args.data, args.epochs, args.run_dir, args.batch_size, args.seed)
+            )
+        )
         return
     if (args.epochs is None) == (not args.to_convergence):
         parser.error("give exactly one of --epochs N (seconds per epoch) or --to-convergence")
+    try:
+        [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes integers separated by commas, got {args.seeds!r}")
     result = compare(args)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(Path(args.out), result)
     print(table(result))
     print(f"written to {args.out}")
 
