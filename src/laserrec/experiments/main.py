@@ -41,8 +41,15 @@ def cells() -> list[Cell]:
         Cell("fusion", "fusion", cf="sasrec", label="SASRec + text, late fusion"),
         Cell("sasrec_offset", "sasrec", offset | {"repeat_init": 5.0}, label="SASRec + offset"),
         Cell("bert4rec_offset", "bert4rec", offset, label="BERT4Rec + offset"),
+        # the paper's method with the LLM of the `laserrec` recipe, so the two Laser rows differ only in
+        # the recipe's additions (paper-cpu's own SmolLM2-135M: `--set laser_paper_cpu.llm=smollm2`, ~10x
+        # the time)
         Cell(
-            "laser_paper_cpu", "laser", {"recipe": "paper-cpu"}, cf="sasrec", label="Laser (paper-cpu recipe)"
+            "laser_paper_cpu",
+            "laser",
+            {"recipe": "paper-cpu", "llm": "minilm"},
+            cf="sasrec",
+            label="Laser (paper-cpu recipe, MiniLM)",
         ),
         Cell("lite_llm4rec", "lite_llm4rec", label="Lite-LLM4Rec"),
         Cell("darec", "darec", cf="sasrec", label="DARec"),
