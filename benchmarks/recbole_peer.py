@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from peer_inputs import ensure_venv, write_inputs  # this folder: the script's own sys.path entry
+from peer_report import over_seeds, table, write_json
 
 RECBOLE_SETTINGS = {
     "USER_ID_FIELD": "user_id",
@@ -252,31 +253,12 @@ def compare_seed(args: argparse.Namespace, seed: int, epochs: int, work: Path, i
     return result
 
 
-def over_seeds(by_seed: dict) -> dict:
-    """Mean, sample standard deviation and count of each side's test metrics over the seeds that ran."""
-    out: dict = {}
-    for model in MODELS:
-        for side in ("recbole", "ours"):
-            runs = [r[model][side] for r in by_seed.values() if model in r and "error" not in r[model][side]]
-            if not runs:
-                continue
-            out.setdefault(model, {})[side] = {
-                key: {
-                    "mean": round(statistics.fmean(x["test"][key] for x in runs), 5),
-                    "std": round(statistics.stdev(x["test"][key] for x in runs), 5) if len(runs) > 1 else 0.0,
-                    "n": len(runs),
-                }
-                for key in ("recall@10", "ndcg@10", "mrr@10")
-            }
-    return out
-
-
 def compare(args: argparse.Namespace) -> dict:
     """Every seed of ``--seeds`` in turn; the JSON is rewritten after each seed, and seeds already in
     ``--out`` from a run with the same settings are kept rather than rerun (an interrupted run resumes)."""
     per_epoch = args.epochs is not None
     epochs = args.epochs if per_epoch else MAX_EPOCHS
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = args.seeds
     venv_python = ensure_venv(Path(args.venv))
     head = {
         "data": args.data,
@@ -328,57 +310,15 @@ def payload(args: argparse.Namespace, head: dict, summary: dict, seeds: list[int
         "ours_settings": OURS_SETTINGS,
         **first,
         "by_seed": by_seed,
-        **({"over_seeds": over_seeds(by_seed)} if len(by_seed) > 1 else {}),
+        **({"over_seeds": over_seeds(by_seed, MODELS)} if len(by_seed) > 1 else {}),
     }
 
 
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def table(r: dict) -> str:
-    lines = [
-        "| model | side | epochs (best) | s/epoch | s/valid pass | fit s | R@10 | N@10 | MRR@10 | RSS GB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for model in MODELS:
-        for side in ("recbole", "ours"):
-            x = r.get(model, {}).get(side)
-            if x is None:
-                continue
-            if "error" in x:
-                lines.append(f"| {model} | {side} | error: {x['error']} |||||||||")
-                continue
-            t = x["test"]
-            lines.append(
-                f"| {model} | {side} | {x['epochs_run']} ({x['best_epoch']}) | {x['epoch_seconds_median']} | "
-                f"{x['valid_seconds_median']} | {x['fit_seconds']} | {t['recall@10']:.4f} | "
-                f"{t['ndcg@10']:.4f} | {t['mrr@10']:.4f} | {x['peak_rss_gb']} |"
-            )
-    for model in MODELS:
-        if model in r:
-            capped = r.get(f"{model}_train_ratio_is_upper_bound")
-            bound = " (an upper bound: RecBole stopped by the time cap)" if capped else ""
-            lines.append(
-                f"\n{model}: train time ours/RecBole {r[f'{model}_train_ratio_vs_recbole']}{bound} "
-                f"({r['mode']}), "
-                f"valid pass ours/RecBole {r[f'{model}_eval_ratio_vs_recbole']}"
-            )
-    if "over_seeds" in r:
-        lines += [
-            f"\nOver seeds {', '.join(map(str, r['seeds']))} (test, mean ± standard deviation):\n",
-            "| model | side | R@10 | N@10 | MRR@10 | seeds |",
-            "|---|---|---|---|---|---|",
-        ]
-        for model, sides in r["over_seeds"].items():
-            for side, m in sides.items():
-                keys = ("recall@10", "ndcg@10", "mrr@10")
-                cells = [f"{m[k]['mean']:.4f} ± {m[k]['std']:.4f}" for k in keys]
-                lines.append(f"| {model} | {side} | {' | '.join(cells)} | {m['recall@10']['n']} |")
-    return "\n".join(lines)
+def seed_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"integers separated by commas, got {text!r}") from None
 
 
 def main() -> None:
@@ -407,7 +347,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--seeds",
-        default="2020",
+        type=seed_list,
+        default=[2020],
         help="comma-separated seeds, run one after another on both sides (mean ± std over them); seeds "
         "already in --out from a run with the same settings are kept",
     )
@@ -433,13 +374,9 @@ def main() -> None:
         return
     if (args.epochs is None) == (not args.to_convergence):
         parser.error("give exactly one of --epochs N (seconds per epoch) or --to-convergence")
-    try:
-        [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds takes integers separated by commas, got {args.seeds!r}")
     result = compare(args)
     write_json(Path(args.out), result)
-    print(table(result))
+    print(table(result, MODELS))
     print(f"written to {args.out}")
 
 
