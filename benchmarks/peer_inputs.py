@@ -40,7 +40,7 @@ def write_inputs(data_dir: str, work: Path, sample_users: int) -> tuple[Path, Pa
     from laserrec.data.dataset import PreparedData
 
     data = PreparedData.load(data_dir)
-    prepared = Path(data_dir)
+    prepared = Path(data_dir).resolve()  # the runs are subprocesses in the scratch folder
     if sample_users and sample_users < data.n_users:
         keep = np.sort(np.random.default_rng(0).choice(data.n_users, sample_users, replace=False))
         seqs = [data.sequences[u] for u in keep]

@@ -133,6 +133,7 @@ def run_recbole(model: str, data_path: str, epochs: int, cap_seconds: float = 0.
         "epochs_run": len(train_times),
         "stopped_by": stopped_by,
         "best_epoch": scores.index(max(scores)) if scores else None,
+        "valid_ndcg@10_all": [round(s, 5) for s in scores],  # the curve: was it still rising at the stop?
         "epoch_seconds_median": median(train_times),
         "epoch_seconds_all": [round(t, 2) for t in train_times],
         "valid_seconds_median": median(valid_times),

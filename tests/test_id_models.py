@@ -255,3 +255,45 @@ def test_training_uses_torchs_deterministic_algorithms_unless_told_not_to(
     train_run("sasrec", toy_dir, tmp_path / "run", overrides=over, progress=False)
     assert seen and set(seen) == {deterministic}
     assert not torch.are_deterministic_algorithms_enabled()  # the caller's setting is back
+
+
+@pytest.mark.parametrize("repeat_bias", [False, True])
+def test_sasrec_prefix_loss_is_the_cross_entropy_of_the_scores_a_user_is_ranked_by(repeat_bias):
+    config = SASRecConfig(**SMALL, repeat_bias=repeat_bias, repeat_init=0.7 if repeat_bias else 0.0)
+    model = SASRec(config, 30).eval()
+    assert model.train_mode == "prefix"  # the default: every prefix its own sample, as RecBole
+    batch = Batch(torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4], [0, 5, 5, 7]]), torch.tensor([9, 3, 5]))
+    loss, _ = model.calculate_loss(batch)
+    scores = model.full_sort_predict(batch)[:, 1:]  # the offset already taken off seen items
+    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(scores, batch.target - 1).item())
+
+
+def test_sasrec_train_mode_picks_the_samples_and_is_checked(toy_dir, tmp_path):
+    over = {**SMALL, "epochs": 1, "batch_size": 8}
+    for mode in ("prefix", "sequence"):
+        train_run("sasrec", toy_dir, tmp_path / mode, overrides={**over, "train_mode": mode}, progress=False)
+        net, data, _, _ = load_run(tmp_path / mode)
+        assert net.train_mode == mode
+    samples = {m: len(SampleSet(leave_one_out(data).train, m, 8, seed=0)) for m in ("prefix", "sequence")}
+    assert samples["prefix"] > samples["sequence"]  # one per target against one per user
+    with pytest.raises(ConfigError, match="train_mode 'window': expected prefix|sequence"):
+        train_run("sasrec", toy_dir, tmp_path / "bad", overrides={"train_mode": "window"}, progress=False)
+
+
+def test_a_sasrec_run_made_before_train_mode_existed_loads_and_resumes_as_sequence(toy_dir, tmp_path):
+    from laserrec.training.checkpoint import payload_checksum
+
+    over = {**SMALL, "epochs": 1, "batch_size": 8, "train_mode": "sequence"}
+    train_run("sasrec", toy_dir, tmp_path / "old", overrides=over, progress=False)
+    config_file = tmp_path / "old" / "config.json"  # make it as an older laserrec wrote it
+    config = json.loads(config_file.read_text())
+    del config["model_config"]["train_mode"]
+    config_file.write_text(json.dumps(config))
+    for name in ("best.pt", "last.pt"):
+        ckpt = torch.load(tmp_path / "old" / name, weights_only=False)
+        del ckpt["model_config"]["train_mode"]
+        ckpt["checksum"] = payload_checksum(ckpt)
+        torch.save(ckpt, tmp_path / "old" / name)
+    assert load_run(tmp_path / "old")[0].train_mode == "sequence"
+    res = train_run("sasrec", None, tmp_path / "old", overrides={"epochs": 2}, resume=True, progress=False)
+    assert res["epochs_run"] == 2 and load_run(tmp_path / "old")[0].train_mode == "sequence"

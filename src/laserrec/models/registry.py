@@ -33,6 +33,7 @@ class ModelSpec:
     recipes: dict[str, dict] = field(default_factory=dict)  # named settings (model and training keys)
     default_recipe: str | None = None  # the recipe `laserrec train` uses when none is named
     retired: dict[str, Any] = field(default_factory=dict)  # removed options and the value that meant "off"
+    predated: dict[str, Any] = field(default_factory=dict)  # added options and what a run made before meant
     train_mode: str = "prefix"  # the model class's: "sequence" (ID models) or "prefix" (LLM models)
 
 
@@ -40,7 +41,11 @@ ID_TRAIN = {"batch_size": 256, "lr": 1e-3, "epochs": 200, "patience": 10}
 
 MODELS: dict[str, ModelSpec] = {
     "sasrec": ModelSpec(
-        SASRecConfig, lambda c, d, load_cf: SASRec(c, d.n_items), ID_TRAIN, train_mode=SASRec.train_mode
+        SASRecConfig,
+        lambda c, d, load_cf: SASRec(c, d.n_items),
+        ID_TRAIN,
+        predated={"train_mode": "sequence"},
+        train_mode=SASRec.train_mode,
     ),
     "bert4rec": ModelSpec(
         BERT4RecConfig, lambda c, d, load_cf: BERT4Rec(c, d.n_items), ID_TRAIN, train_mode=BERT4Rec.train_mode

@@ -28,15 +28,17 @@ KS = (5, 10, 20)
 
 def saved_model_config(model: str, values: dict) -> dict:
     """A run's saved model settings without options this version retired (each must hold the value
-    that meant "off"; any other value is refused by name)."""
-    retired = get_spec(model).retired
+    that meant "off"; any other value is refused by name), and with the value an option added since meant
+    for a run that predates it."""
+    spec = get_spec(model)
+    retired = spec.retired
     for key in sorted(set(values) & set(retired)):
         if values[key] != retired[key]:
             raise ConfigError(
                 f"this run was trained with {key}={values[key]!r}, an option this version of laserrec no "
                 f"longer has; evaluate it with the version that trained it"
             )
-    return {k: v for k, v in values.items() if k not in retired}
+    return {**spec.predated, **{k: v for k, v in values.items() if k not in retired}}
 
 
 def build_model(

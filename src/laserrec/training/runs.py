@@ -197,9 +197,11 @@ def _resume_run(
         )
     values = {**(load_file(config_file) if config_file else {}), **(overrides or {})}
     cf_given = values.pop("cf_run", None) or None
-    base = (saved_model_config(run_config["model"], run_config["model_config"]), run_config["train"])
-    model_cfg, train_cfg = resolve_configs(run_config["model"], {}, values, None, base)
-    for notice in check_resume_settings(run_config, model_cfg, train_cfg):
+    saved = saved_model_config(run_config["model"], run_config["model_config"])
+    model_cfg, train_cfg = resolve_configs(
+        run_config["model"], {}, values, None, (saved, run_config["train"])
+    )
+    for notice in check_resume_settings({**run_config, "model_config": saved}, model_cfg, train_cfg):
         _say(notice)
     run_config["train"] = dataclasses.asdict(train_cfg)
     net, data, train_cfg, run_config = load_from_config(

@@ -17,6 +17,13 @@ class SASRecConfig(RepeatOptions):
     dropout: float = field(0.5, "dropout on embeddings and block outputs")
     attn_dropout: float = field(0.5, "dropout on attention weights")
     max_len: int = field(50, "most recent items the model reads")
+    train_mode: str = field(
+        "prefix",
+        "training samples: 'prefix' (every prefix of a user's training sequence is a sample whose last "
+        "state predicts the next item, as RecBole; ranks better) or 'sequence' (one window per user with "
+        "a target at every position, as the SASRec paper; an epoch costs about 1/(mean prefix length) "
+        "as much, so it suits long histories)",
+    )
 
     def __post_init__(self) -> None:
         check_repeat(self)
@@ -24,4 +31,8 @@ class SASRecConfig(RepeatOptions):
         check(self.hidden_size % self.n_heads == 0, f"n_heads={self.n_heads} must divide {self.hidden_size}")
         for name in ("dropout", "attn_dropout"):
             check(0 <= getattr(self, name) < 1, f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check(
+            self.train_mode in ("prefix", "sequence"),
+            f"train_mode {self.train_mode!r}: expected prefix|sequence",
+        )
         check(self.max_len >= 2, f"max_len must be >= 2, got {self.max_len}")
