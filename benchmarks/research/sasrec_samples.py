@@ -81,7 +81,7 @@ def run_cell(data: str, mode: str, batch: int, seed: int, args: argparse.Namespa
 def summarise(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["data"], r["mode"], r["batch_size"], r.get("variant", "")), []).append(r)
+        groups.setdefault((r["data"], r["mode"], r["batch_size"], r["variant"]), []).append(r)
     out = []
     for (data, mode, batch, variant), rs in groups.items():
         stat = lambda xs: {  # noqa: E731
