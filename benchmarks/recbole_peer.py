@@ -198,6 +198,7 @@ def run_ours(model: str, data_dir: str, epochs: int, run_dir: str, batch_size: i
             "mrr@10": round(mrr10.mean().item(), 5),
             "mrr": round(res["test"]["mrr"], 5),
         },
+        "train_samples": net.train_mode,  # prefix: every prefix its own sample; sequence: whole sequences
         "train_targets": targets,
         "batch_size": cfg.batch_size,
         "train_targets_per_step": round(targets / steps, 1),
@@ -257,6 +258,8 @@ def compare_seed(args: argparse.Namespace, seed: int, epochs: int, work: Path, i
 def compare(args: argparse.Namespace) -> dict:
     """Every seed of ``--seeds`` in turn; the JSON is rewritten after each seed, and seeds already in
     ``--out`` from a run with the same settings are kept rather than rerun (an interrupted run resumes)."""
+    from laserrec.models.sasrec.config import SASRecConfig
+
     per_epoch = args.epochs is not None
     epochs = args.epochs if per_epoch else MAX_EPOCHS
     seeds = args.seeds
@@ -270,6 +273,8 @@ def compare(args: argparse.Namespace) -> dict:
         "sample_users": args.sample_users,
         "batch_size": args.batch_size,
         "malloc_tuned": args.malloc,
+        # our SASRec's training samples by default (a seed kept from a run made before this changed is rerun)
+        "ours_sasrec_train_mode": SASRecConfig().train_mode,
     }
     out = Path(args.out)
     old = json.loads(out.read_text()) if out.is_file() else {}

@@ -48,10 +48,10 @@ def results() -> dict:
 def main(path: str) -> None:
     torch.set_num_threads(1)
     distributed.start(torch.device("cpu"))
-    found = {**results(), "world": distributed.world()}
-    if distributed.is_main():
-        torch.save(found, path)
-    distributed.stop()
+    with distributed.leaving_at_end():
+        found = {**results(), "world": distributed.world()}
+        if distributed.is_main():
+            torch.save(found, path)
 
 
 if __name__ == "__main__":

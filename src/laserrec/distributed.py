@@ -24,7 +24,8 @@ and the evaluator use it, and models never import the training code.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -76,10 +77,29 @@ def _device_id(device: torch.device) -> torch.device | None:
     return device if device.type == "cuda" else None
 
 
-def stop() -> None:
-    """Leave the process group (at the end of a command)."""
+def stop(clean: bool = True) -> None:
+    """Leave the process group at the end of a command.
+
+    After a clean end every rank first waits for the others (a barrier), so no rank tears its connections
+    down while another is still working: gloo can abort a process that exits with a peer mid-work
+    ("terminate called without an active exception"). After an error (``clean=False``) there is no
+    barrier, as the other ranks may never reach it; torchrun stops them."""
     if dist.is_available() and dist.is_initialized():
+        if clean and active():
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextmanager
+def leaving_at_end() -> Iterator[None]:
+    """Run a command's body, then leave the process group: together after a clean end, at once after
+    an error (``stop``)."""
+    try:
+        yield
+    except BaseException:
+        stop(clean=False)
+        raise
+    stop()
 
 
 def barrier() -> None:

@@ -58,12 +58,10 @@ def train(
         )
     from laserrec import distributed
 
-    try:
+    with distributed.leaving_at_end():
         results = train_run(
             model, data, out, config, overrides, recipe, resume, not quiet, accept_changed, device
         )
-    finally:
-        distributed.stop()
     if distributed.launched() and os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports
     print_metrics_table([results])
@@ -105,12 +103,10 @@ def evaluate(
 
         typer.echo(json.dumps(evaluate_by_popularity(run_dir, split), indent=2))
         return
-    try:
+    with distributed.leaving_at_end():
         metrics = evaluate_run(
             run_dir, split, mask_seen, data_dir=data, cf_run=cf, accept_changed=accept_changed, device=device
         )
-    finally:
-        distributed.stop()
     if os.environ.get("RANK", "0") == "0":
         typer.echo(json.dumps(metrics, indent=2))
 
