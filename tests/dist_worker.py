@@ -1,7 +1,7 @@
 """Run by ``torchrun --nproc_per_node=N tests/dist_worker.py OUT`` (``test_distributed.py``): every rank
 evaluates a seeded SASRec and a tiny Laser on the toy data and encodes Laser's catalog; rank 0 saves what
 all ranks then hold (the gathered ranks, metrics and item matrix) to OUT for the test to compare with one
-process."""
+process. ``dist_worker.py --fail-on-rank-1`` fails on one rank only."""
 
 from __future__ import annotations
 
@@ -54,5 +54,15 @@ def main(path: str) -> None:
             torch.save(found, path)
 
 
+def fail_on_rank_1() -> None:
+    """Rank 1 raises while rank 0 enters a collective call (``--fail-on-rank-1``)."""
+    torch.set_num_threads(1)
+    distributed.start(torch.device("cpu"))
+    with distributed.leaving_at_end():
+        if distributed.rank() == 1:
+            raise ValueError("rank 1 failed")
+        distributed.sum_values([1.0])
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    fail_on_rank_1() if sys.argv[1] == "--fail-on-rank-1" else main(sys.argv[1])

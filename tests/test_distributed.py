@@ -47,8 +47,9 @@ LASER_SET = {
 WEIGHT_GAP = {"sas": 1e-5, "laser": 1e-3}
 
 
-def torchrun(*args: object, n: int = 2) -> subprocess.CompletedProcess:
-    """``torchrun --standalone --nproc_per_node=n ARGS`` with this checkout's laserrec, one thread each."""
+def torchrun(*args: object, n: int = 2, ok: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=n ARGS`` with this checkout's laserrec, one thread each;
+    with ``ok`` it must succeed."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")]),
@@ -56,8 +57,8 @@ def torchrun(*args: object, n: int = 2) -> subprocess.CompletedProcess:
         "TQDM_DISABLE": "1",
     }
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
-    done = subprocess.run([*cmd, *map(str, args)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = subprocess.run([*cmd, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0 or not ok, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
 
@@ -88,6 +89,14 @@ def test_evaluation_and_item_encoding_equal_one_process_exactly(tmp_path):
         assert two[name]["metrics"]["users"] == 37  # no padded duplicate counted
     assert torch.equal(two["item_matrix"], alone["item_matrix"])
     assert two["item_matrix"][1:].abs().sum(1).min() > 0  # every row encoded by some rank
+
+
+def test_an_error_on_one_rank_ends_the_run_with_that_error():
+    # The failing rank leaves without the end-of-command barrier (rank 0 waits in a collective call that
+    # rank 1 never joins; with the barrier both would wait forever): torchrun stops rank 0 and reports.
+    done = torchrun(ROOT / "tests" / "dist_worker.py", "--fail-on-rank-1", ok=False, timeout=120)
+    assert done.returncode != 0
+    assert "ValueError: rank 1 failed" in done.stderr
 
 
 @pytest.fixture(scope="module")
