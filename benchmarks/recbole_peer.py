@@ -198,7 +198,7 @@ def run_ours(model: str, data_dir: str, epochs: int, run_dir: str, batch_size: i
             "mrr@10": round(mrr10.mean().item(), 5),
             "mrr": round(res["test"]["mrr"], 5),
         },
-        "train_samples": net.train_mode,  # prefix: every prefix its own sample; sequence: whole sequences
+        "train_mode": net.train_mode,  # prefix: every prefix its own sample; sequence: whole sequences
         "train_targets": targets,
         "batch_size": cfg.batch_size,
         "train_targets_per_step": round(targets / steps, 1),
