@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import make_data
+from doc_tables import held, json_numbers, table_figures, tables_in
 from laserrec.data.dataset import leave_one_out
 from laserrec.errors import ConfigError
 from laserrec.evaluation.evaluator import evaluate
@@ -75,6 +76,11 @@ def test_every_experiment_runs_end_to_end_at_its_smallest_budget(world, name):
     figure = (out / "figure.png").read_bytes()
     assert figure[:8] == b"\x89PNG\r\n\x1a\n" and len(figure) < 200_000
     assert str(world["root"]) not in (out / "results.md").read_text()  # no path of this machine
+    tables = tables_in(out / "results.md")  # each table names results.json, which holds its every figure
+    source = [(out / "results.json").resolve()]
+    assert tables and all(t.kind == "figures" and t.sources == source for t in tables)
+    numbers = json_numbers([out / "results.json"])
+    assert [f.text for t in tables for _, f in table_figures(t) if not held(f, numbers)] == []
 
 
 def test_a_second_run_trains_nothing_and_gives_the_same_results(world):

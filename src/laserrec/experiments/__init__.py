@@ -138,7 +138,7 @@ def render(module, payload: dict) -> str:
             "",
         ]
     lines += [
-        module.table(payload),
+        tied_to("results.json", module.table(payload)),
         "",
         "![figure](figure.png)",
         "",
@@ -155,6 +155,20 @@ def render(module, payload: dict) -> str:
         what = f"recipe {row['recipe']}; " if row.get("recipe") else ""
         lines.append(f"- `{row['cell']}` ({row['model']}): {what}{settings or 'defaults'}")
     return "\n".join(lines) + "\n"
+
+
+def tied_to(source: str, text: str) -> str:
+    """``text`` with ``<!-- figures: SOURCE -->`` above each of its tables that has no such line yet: the
+    file that holds every figure in them (docs/results.md, "Figures and their files"; checked by
+    tests/test_figures.py)."""
+    lines = text.split("\n")
+    out = []
+    for n, line in enumerate(lines):
+        starts_table = line.startswith("|") and n + 1 < len(lines) and lines[n + 1].startswith("|---")
+        if starts_table and (n == 0 or not lines[n - 1].startswith(("|", "<!-- figures"))):
+            out.append(f"<!-- figures: {source} -->")
+        out.append(line)
+    return "\n".join(out)
 
 
 def _shown(value: object) -> object:

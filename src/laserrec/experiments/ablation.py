@@ -61,6 +61,7 @@ def best_phase(run_dir: Path, best_epoch: int | None) -> int | None:
 def table(payload: dict) -> str:
     full = next(r for r in payload["rows"] if r["cell"] == "laser_short")["test"]
     lines = [
+        "<!-- figures: results.json; derived: Δ NDCG@10 vs full -->",
         f"| variant | switch | {HEAD} | Δ NDCG@10 vs full | best epoch (phase) |",
         "|---|---|---|---|---|---|---|",
     ]

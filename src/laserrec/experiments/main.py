@@ -86,10 +86,13 @@ def run(ctx: Context) -> dict:
 
 def table(payload: dict) -> str:
     lines = [f"| model | {HEAD} | train time | users/s |", "|---|---|---|---|---|---|"]
+    every = max((r["test"]["users"] for r in payload["rows"] if r.get("test")), default=0)
     for r in payload["rows"]:
         speed = f"{r['users_per_second']:,.1f}" if r.get("users_per_second") else "–"
         time = duration(r.get("fit_wall_seconds") or r.get("wall_seconds"))  # training, validation included
         label = r["label"] + (" (not run yet)" if r.get("not_run") else "")
+        if r.get("test") and r["test"]["users"] < every:  # DARec is tested on a sample of users
+            label += f" ({r['test']['users']:,} sampled test users)"
         lines.append(f"| {label} | {metric_columns(r.get('test'))} | {time} | {speed} |")
     lines += ["", f"Over seeds {', '.join(map(str, SEEDS))} (mean ± standard deviation):", ""]
     lines += [f"| model | {HEAD} | seeds |", "|---|---|---|---|---|"]
