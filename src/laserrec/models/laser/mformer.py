@@ -89,7 +89,8 @@ class MFormer(nn.Module):
         # The prefix = out_std * to_llm(LN output): unit-scale weights times a fixed factor that brings the
         # prefix to the scale of the LLM's token embeddings. Folding the factor into the weights instead
         # (std ~0.003) lets each Adam step (~lr per weight) rewrite them: one step at lr 1e-3 took the
-        # prefix's ranking from Recall@10 0.039 to 0.016, and it never recovered (docs/research.md, §5).
+        # prefix's ranking from Recall@10 0.039 to 0.016, and it never recovered (docs/research.md,
+        # "Does the collaborative signal get through phase 1?").
         self.to_llm = nn.Linear(d_model, d_llm)
         nn.init.normal_(self.to_llm.weight, std=d_model**-0.5)
         nn.init.zeros_(self.to_llm.bias)
