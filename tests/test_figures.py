@@ -64,10 +64,14 @@ def test_every_file_a_table_names_is_there_and_reads_as_json():
         absent = [h for h in table.derived if h not in table.rows[0]]
         problems += [f"{where(table)}: no column {h!r} to leave out" for h in absent]
         for path in table.sources:
+            name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            if not path.is_file():
+                problems.append(f"{where(table)}: {name}: no such file")
+                continue
             try:
                 json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                problems.append(f"{where(table)}: {path.relative_to(ROOT)}: {type(e).__name__}: {e}")
+            except ValueError as e:
+                problems.append(f"{where(table)}: {name}: not JSON: {e}")
     assert not problems, "\n".join(problems)
 
 
@@ -185,3 +189,16 @@ def test_headings_give_github_anchors(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("## 14. Why did RecBole's SASRec lead?\n```\n# not a heading\n```\n## A\n## A\n")
     assert heading_anchors(page) == {"14-why-did-recboles-sasrec-lead", "a", "a-1"}
+
+
+def test_the_main_jobs_printed_table_is_held_by_the_results_json_written_beside_it(tmp_path):
+    from laserrec.report import metrics_table
+
+    test = {"recall@10": 0.10498, "ndcg@10": 0.05213, "mrr": 0.05081, "users": 943, "mask_seen": False}
+    row = {"model": "sasrec", "test": test, "wall_seconds": 119.3, "inference": {"users_per_second": 5144.62}}
+    saved = {"data": "runs/quickstart/data/ml-100k/prepared", "rows": [row]}  # what `compare` writes
+    page = page_with(tmp_path, "<!-- figures: run.json -->\n" + metrics_table([row]) + "\n", saved)
+    (table,) = tables_in(page)
+    shown = [f.text for _, f in table_figures(table)]
+    assert shown == ["0.1050", "0.0521", "0.0508", "943", "1m59s", "5,144.6"]
+    assert unheld(table) == []
