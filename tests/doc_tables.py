@@ -11,8 +11,8 @@ write (``<!-- figures pending: results/main-job.json -->``). ``; derived: HEADER
 leaves out a column computed from the table's other figures (a difference, a ratio).
 
 A figure is a number in a figure column (a column after the first where some body cell starts with a
-number; the others are labels), outside `code`; it is held when some number in the named files rounds to it at the
-precision it is shown with.
+number; the others are labels), outside `code`; it is held when some number in the named files rounds
+to it at the precision it is shown with.
 """
 
 from __future__ import annotations
