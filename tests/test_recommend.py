@@ -56,6 +56,17 @@ def test_the_api_ranks_as_evaluate_does(runs, model):
         assert all(a["score"] >= b["score"] for a, b in zip(items, items[1:], strict=False))
 
 
+def test_recommend_and_recommend_many_show_their_options_in_their_signatures():
+    import inspect
+
+    from laserrec.inference.recommender import LoadedRun
+
+    one = inspect.signature(LoadedRun.recommend).parameters
+    many = inspect.signature(LoadedRun.recommend_many).parameters
+    assert not any(p.kind is p.VAR_KEYWORD for p in (*one.values(), *many.values()))  # no **options
+    assert set(many) - set(one) == {"histories", "batch_size"} and set(one) - set(many) == {"history"}
+
+
 def test_raw_ids_round_trip_with_their_text(runs):
     rec = laserrec.load(runs / "sasrec")
     top = rec.recommend(["i3", "i4"], k=5)
@@ -126,7 +137,7 @@ def test_added_items_are_scored_as_the_model_scores_them_persist_and_appear_in_h
     config = json.loads((run_dir / "config.json").read_text())
     config["model_config"]["cf_run"] = str(runs / "sasrec")
     (run_dir / "config.json").write_text(json.dumps(config))
-    rec = laserrec.load(run_dir)
+    rec = laserrec.load(run_dir, device="cpu")  # its model is called by hand below, on CPU tensors
     new = [
         {"item": "n1", "title": "item 7 deluxe", "brand": "brand 1"},
         {"item": "n2", "title": "garden hose"},
@@ -176,7 +187,7 @@ def test_add_items_that_fail_halfway_leave_the_index_and_the_object_unchanged(ru
 
 def test_item_vectors_reproduce_each_models_own_scores(runs):
     for model in ("sasrec", "laser"):
-        rec = laserrec.load(runs / model)
+        rec = laserrec.load(runs / model, device="cpu")  # its model is called by hand, on CPU tensors
         history = torch.tensor([[0, 3, 4, 5], [1, 2, 3, 4]])
         from laserrec.models.base import Batch
 
@@ -244,15 +255,19 @@ def test_prepare_hides_items_and_add_items_brings_them_back_by_text(tmp_path, ti
     )
     sequences = np.load(tmp_path / "data" / "sequences.npz")["items"]
     assert sequences.max() == 5  # every interaction with a hidden item left with it
-    train_run("sasrec", tmp_path / "data", tmp_path / "sas", overrides=SASREC, progress=False)
-    laser = {**LASER, "llm": tiny_llama, "cf_run": str(tmp_path / "sas"), "max_history": 2}
+    # A plain learned prefix (no ID model) and no repeat offset: a history of one item is then the very
+    # prompt of that item, so an item added back from its text is the first of 7 for a user who has just
+    # read it — and loses that place if it was encoded from anything but its own text.
+    laser = {**LASER, "llm": tiny_llama, "prefix_source": "learned", "repeat_bias": False, "max_history": 2}
+    laser.pop("repeat_init")
     train_run(
         "laser", tmp_path / "data", tmp_path / "laser", overrides=laser, recipe="paper-cpu", progress=False
     )
     code, out = run("add-items", str(tmp_path / "laser"), "--items", str(tmp_path / "data"))
     assert code == 0 and "added 2 item(s)" in out and "now holds 7" in out
-    top = laserrec.load(tmp_path / "laser").recommend([meta["item_ids"][0]], k=7)
-    assert set(hidden) <= {i["id"] for i in top}
+    rec = laserrec.load(tmp_path / "laser")
+    for item in hidden:
+        assert [i["id"] for i in rec.recommend([item], k=1)] == [item]
     code, out = run("add-items", str(tmp_path / "laser"), "--items", str(tmp_path / "raw"))
     assert code == 2 and "not a prepared dataset with hidden items" in out
 
@@ -269,3 +284,39 @@ def test_an_index_from_another_checkpoint_is_rebuilt_and_keeps_the_added_items(r
     rec = laserrec.load(run_dir)
     assert rec.n_items == 31 and rec.item("n1")["title"] == "item 7 deluxe"
     assert json.loads((run_dir / "index" / "manifest.json").read_text())["checkpoint"] != "0" * 64
+
+
+def stale_index(run_dir) -> None:
+    """The run's item index as if best.pt had changed since it was written (a resumed run)."""
+    manifest = json.loads((run_dir / "index" / "manifest.json").read_text())
+    (run_dir / "index" / "manifest.json").write_text(json.dumps({**manifest, "checkpoint": "0" * 64}))
+
+
+def test_the_rebuild_notice_is_logged_on_stderr_apart_from_the_results(runs, tmp_path, caplog):
+    import logging
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from laserrec import cli
+
+    run_dir = tmp_path / "sasrec"
+    shutil.copytree(runs / "sasrec", run_dir)
+    stale_index(run_dir)
+    args = ["recommend", str(run_dir), "--history", "i3", "--k", "2", "--format", "json"]
+    result = CliRunner().invoke(cli.app, args, catch_exceptions=False)
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["items"]) == 2  # stdout: JSON only
+    assert "rebuilding it from best.pt" in result.stderr
+    stale_index(run_dir)  # in Python: a warning of the "laserrec" logger, which the caller can silence
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        laserrec.load(run_dir)
+    assert [r.name for r in caplog.records] == ["laserrec.inference.recommender"]
+    stale_index(run_dir)
+    caplog.clear()
+    logging.getLogger("laserrec").setLevel(logging.ERROR)
+    try:
+        laserrec.load(run_dir)
+    finally:
+        logging.getLogger("laserrec").setLevel(logging.NOTSET)
+    assert not caplog.records

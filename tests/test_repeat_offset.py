@@ -63,13 +63,14 @@ def test_bert4rec_takes_the_offset_off_the_items_before_each_masked_position(mon
     monkeypatch.setattr(model, "cloze", lambda s: (ids, labels) if torch.equal(s, seq) else None)
     seen = torch.zeros(3, N_ITEMS, dtype=torch.bool)  # the masked positions in order: (0, 2), (0, 3), (1, 0)
     seen[0, 1] = seen[1, 0] = seen[1, 1] = True  # before (0, 2): {2}; before (0, 3): {2, 1}; none at (1, 0)
-    logits = model._logits(model.encode(ids)[labels != 0]) - 0.5 * seen
+    rows, bias = model.item_vectors()  # each item's output row and bias (row 0: padding)
+    logits = model.head(model.encode(ids)[labels != 0]) @ rows[1:].T + bias[1:] - 0.5 * seen
     loss, _ = model.calculate_loss(Batch(seq, seq))
     assert loss.item() == pytest.approx(F.cross_entropy(logits, torch.tensor([0, 1, 3])).item(), rel=1e-6)
 
     history = torch.tensor([[0, 2, 1, 2]])
     scores = model.full_sort_predict(Batch(history, torch.tensor([3])))
-    plain = model._logits(model.encode(model._with_mask_token(history))[:, -1])
+    plain = model.user_vectors(history) @ rows[1:].T + bias[1:]  # the mask token after the history
     assert torch.allclose(scores[:, 1:], plain - 0.5 * in_history(history, None, N_ITEMS), atol=1e-6)
 
 

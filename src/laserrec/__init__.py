@@ -11,9 +11,9 @@ __version__ = "0.1.0"
 __all__ = ["load", "__version__"]
 
 
-def load(run_dir, device="cpu"):
+def load(run_dir, device="auto"):
     """A trained run, ready to recommend (see ``laserrec.inference.recommender``), on ``device``
-    (auto | cpu | cuda | cuda:N | mps).
+    (auto: a CUDA GPU, else MPS, else the CPU, as the commands' ``--device`` | cpu | cuda | cuda:N | mps).
 
     >>> import laserrec
     >>> rec = laserrec.load("runs/ml/sasrec")             # doctest: +SKIP

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from laserrec.data.dataset import PreparedData
 from laserrec.errors import ConfigError
 from laserrec.report import metrics_table
 from laserrec.training.runs import train_run
+
+log = logging.getLogger(__name__)
 
 # The default line-up of the main job and the settings it uses (documented in the README). Laser runs
 # its default recipe ("laserrec": all-MiniLM-L6-v2 and the additions that earned their place) with a
@@ -63,11 +66,11 @@ def obtain_dataset(name: str, dest: str | Path) -> Path:
 
     prepared = Path(dest) / name / "prepared"
     if (prepared / "meta.json").exists():
-        print(f"{name}: using the prepared dataset in {prepared}")
+        log.info(f"{name}: using the prepared dataset in {prepared}")
         return prepared
     raw = get_dataset(name, dest)
-    print(summary(prepare_dataset(raw, prepared, name=name)))
-    print(f"{name}: raw files in {raw}, prepared dataset in {prepared}")
+    log.info(summary(prepare_dataset(raw, prepared, name=name)))
+    log.info(f"{name}: raw files in {raw}, prepared dataset in {prepared}")
     return prepared
 
 
@@ -79,7 +82,7 @@ def run_or_reuse(
     if (out / "config.json").exists():
         _check_reusable(model, data_dir, out)
     if (out / "metrics.json").exists():
-        print(f"{model}: reusing the finished run in {out}")
+        log.info(f"{model}: reusing the finished run in {out}")
         result = json.loads((out / "metrics.json").read_text())
         if "inference" not in result:  # a run made by `laserrec train`: add its inference speed
             result["inference"] = measure_inference(out)

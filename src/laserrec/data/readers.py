@@ -6,7 +6,8 @@ format             interaction file                                  item text f
 lcrec              ``X.inter.json`` ``{user: [item, ...]}``           ``X.item.json`` (required)
 recbole            ``X.inter`` (RecBole atomic, tab-separated)       ``X.item`` (optional)
 recbole-benchmark  ``X.test.inter`` (+ ``X.train.inter``,            ``X.item`` or ``X.text``, else the
-                   ``X.valid.inter``): RecBole's sequential split    only one (optional)
+                   ``X.valid.inter``, UniSRec's ``X.item2index``     only one (optional)
+                   and ``X.user2index``): RecBole's sequential split
 amazon             ``<Cat>_5.json[.gz]`` (Amazon 2018 reviews)       ``meta_<Cat>.json[.gz]`` (required)
 csv                ``X.csv`` (user, item, timestamp columns)         ``X.jsonl`` or the only ``*.jsonl``
 =================  ================================================  ====================================
@@ -163,10 +164,10 @@ def read_dataset(
     data = columnar.read_csv(inter, text, name, **options) if fmt == "csv" else None
     if data is None:  # the row-by-row path: every format, and any CSV the columnar path cannot vouch for
         data = build_prepared(FORMATS[fmt].parse(inter, text), name, **options)
-    if fmt == "recbole-benchmark":  # the train and valid files read beside the test file
-        siblings = [inter.with_name(f"{recbole_benchmark.stem(inter)}.{s}.inter") for s in ("train", "valid")]
-        files = {p.name: sha256(p) for p in (*siblings, inter, text) if p is not None and p.is_file()}
-    else:
-        files = {p.name: sha256(p) for p in (inter, text) if p is not None}
+    read = [inter, text]
+    if fmt == "recbole-benchmark":  # the train and valid files and the id maps read beside the test file
+        splits, maps = recbole_benchmark.siblings(inter)
+        read = [*splits, *read, *maps]
+    files = {p.name: sha256(p) for p in read if p is not None}
     data.meta = {"source": str(source.resolve()), "format": fmt, "files": files, **data.meta}
     return data

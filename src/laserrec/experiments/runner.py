@@ -10,6 +10,7 @@ is read, a scorer is evaluated when its inputs are there, and every other cell i
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from laserrec.errors import ConfigError
 from laserrec.evaluation.evaluator import evaluate
 from laserrec.experiments.budget import Budget
 from laserrec.training.loading import KS
+
+log = logging.getLogger(__name__)
 
 SCORERS = ("most_popular", "text_floor", "fusion")
 
@@ -106,7 +109,7 @@ class Context:
                 row = {"cell": cell.name, "label": cell.title(), "model": cell.model, "not_run": True}
                 self.results[cell.name] = row
                 return self.results[cell.name]
-            print(f"[{self.name}] cell {cell.name} ({cell.model})", flush=True)
+            log.info(f"[{self.name}] cell {cell.name} ({cell.model})")
             row = self._score(cell) if cell.model in SCORERS else self._train(cell)
             self.results[cell.name] = {"cell": cell.name, "label": cell.title(), **row}
         return self.results[cell.name]
@@ -169,7 +172,7 @@ class Context:
     def _score(self, cell: Cell) -> dict:
         path = self.out / "scorers" / f"{cell.name}.json"
         if path.exists() and (self.out / "scorers" / f"{cell.name}_test.npy").exists():
-            print(f"{cell.name}: reusing {path}")
+            log.info(f"{cell.name}: reusing {path}")
             return json.loads(path.read_text(encoding="utf-8"))
         start = time.perf_counter()
         data, split = self.dataset(cell.data)

