@@ -16,26 +16,16 @@ from laserrec.errors import ConfigError
 from laserrec.report import metrics_table
 from laserrec.training.runs import train_run
 
-# The default line-up of the main job and the settings it uses (documented in the README). Laser runs
-# its default recipe ("laserrec": all-MiniLM-L6-v2 and the additions that earned their place) with a
-# budget counted in steps, not minutes, so the job gives the same table on any machine of one kind:
-# 2 warm-up epochs, 4 phase-1 epochs and 1 phase-2 epoch of 1,024 prompts (64 steps each), validated on
-# 300 users. "{out}" is the comparison folder (Laser reads the SASRec run trained just before it). SASRec
-# trains on whole sequences: MovieLens histories run to 50 items, so prefixes (its default) would be about
-# 40 times the work per epoch.
+# The default line-up of the main job (documented in the README). Each names a recipe (a file beside the
+# model): SASRec and BERT4Rec ``quickstart`` (40 epochs; SASRec on whole sequences), Laser ``quickstart``
+# (its default recipe for a fixed number of steps: the same table on any machine of one kind). "{out}" is
+# the comparison folder: Laser reads the SASRec run trained just before it.
 QUICKSTART: dict = {
     "models": ["sasrec", "bert4rec", "laser"],
     "settings": {
-        "sasrec": {"epochs": 40, "train_mode": "sequence"},
-        "bert4rec": {"epochs": 40},
-        "laser": {
-            "cf_run": "{out}/sasrec",
-            "warmup_epochs": 2,
-            "phase1_epochs": 4,
-            "phase2_epochs": 1,
-            "min_epochs": 0,
-            "valid_users": 300,
-        },
+        "sasrec": {"recipe": "quickstart"},
+        "bert4rec": {"recipe": "quickstart"},
+        "laser": {"recipe": "quickstart", "cf_run": "{out}/sasrec"},
     },
 }
 

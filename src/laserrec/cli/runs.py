@@ -25,8 +25,8 @@ def train(
         None,
         "--recipe",
         "-r",
-        help="named settings of the model (laser: laserrec [default], paper-cpu, paper; "
-        "lite_llm4rec, darec: cpu [default], paper); see `laserrec config MODEL --recipe NAME`",
+        help="named settings of the model, files beside it (laser: laserrec [default], paper-cpu, paper, "
+        "quickstart; lite_llm4rec, darec: cpu [default], paper); `laserrec config MODEL` lists them",
     ),
     cf: Path = typer.Option(None, "--cf", help="Laser/DARec: run folder of a trained SASRec/BERT4Rec"),
     llm: str = typer.Option(None, "--llm", help="LLM models: smollm2 | minilm | local path | hub name"),
@@ -126,8 +126,10 @@ def show_config(
     spec = get_spec(model)
     name, values = resolve_recipe(model, recipe)
     model_cfg, train_cfg = resolve_configs(model, {}, {}, name)
+    bases = "".join(f" (extends {base})" for base in spec.bases(name)) if name else ""
     typer.echo(
-        f"recipe: {name or 'none'}" + (f"   (recipes: {', '.join(spec.recipes)})" if spec.recipes else "")
+        f"recipe: {name or 'none'}{bases}"
+        + (f"   (recipes: {', '.join(spec.recipes)})" if spec.recipes else "")
     )
     for title, cfg in ((f"{model} model", model_cfg), ("training", train_cfg)):
         for section, rows in describe(type(cfg)):

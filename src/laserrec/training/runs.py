@@ -47,14 +47,15 @@ from laserrec.training.trainer import Trainer, load_best
 
 
 def resolve_recipe(model: str, recipe: str | None) -> tuple[str | None, dict]:
-    """The recipe's name (``recipe``, else the model's default) and its values."""
+    """The recipe's name (``recipe``, else the model's default) and its values, the recipes it extends
+    included."""
     spec = get_spec(model)
     name = recipe or spec.default_recipe
     if name is not None and name not in spec.recipes:
         raise ConfigError(
             f"unknown recipe {name!r} for {model}; choose one of {sorted(spec.recipes) or 'none'}"
         )
-    return name, dict(spec.recipes.get(name, {})) if name else {}
+    return name, spec.recipe(name) if name else {}
 
 
 def resolve_configs(
