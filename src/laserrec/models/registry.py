@@ -23,6 +23,8 @@ from laserrec.errors import ConfigError
 from laserrec.models.base import Recommender
 from laserrec.models.bert4rec.config import BERT4RecConfig
 from laserrec.models.bert4rec.model import BERT4Rec
+from laserrec.models.most_popular.config import MostPopularConfig
+from laserrec.models.most_popular.model import MostPopular
 from laserrec.models.sasrec.config import SASRecConfig
 from laserrec.models.sasrec.model import SASRec
 
@@ -40,6 +42,7 @@ class ModelSpec:
     retired: dict[str, Any] = field(default_factory=dict)  # removed options and the value that meant "off"
     predated: dict[str, Any] = field(default_factory=dict)  # added options and what a run made before meant
     train_mode: str = "prefix"  # the model class's: "sequence" (ID models) or "prefix" (LLM models)
+    gradient_steps: bool = True  # the model class's: False when fitted in one pass (fit_statistics)
 
     def recipe(self, name: str) -> dict:
         """Every value recipe ``name`` sets: its base's (``extends``, resolved the same way), then its own."""
@@ -85,6 +88,7 @@ def read_recipes(folder: Path) -> dict[str, dict]:
 
 
 ID_TRAIN = {"batch_size": 256, "lr": 1e-3, "epochs": 200, "patience": 10}
+NO_STEPS = {"epochs": 0}  # models fitted without gradient steps: the trainer runs no epoch
 
 MODELS: dict[str, ModelSpec] = {
     "sasrec": ModelSpec(
@@ -102,6 +106,13 @@ MODELS: dict[str, ModelSpec] = {
         read_recipes(HERE / "bert4rec" / "recipes"),
         train_mode=BERT4Rec.train_mode,
     ),
+    "most_popular": ModelSpec(
+        MostPopularConfig,
+        lambda c, d, load_cf: MostPopular(c, d.n_items),
+        NO_STEPS,
+        train_mode="sequence",
+        gradient_steps=False,
+    ),
 }
 
 
@@ -117,7 +128,9 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def _load_llm_models() -> None:
-    """The LLM models import transformers; register them only when first asked for."""
+    """The models reading a language model import transformers; register them only when first asked for."""
     from laserrec.models.darec import registry as _darec  # noqa: F401
+    from laserrec.models.fusion import registry as _fusion  # noqa: F401
     from laserrec.models.laser import registry as _laser  # noqa: F401
     from laserrec.models.lite_llm4rec import registry as _lite  # noqa: F401
+    from laserrec.models.text import registry as _text  # noqa: F401

@@ -251,6 +251,8 @@ def _fit_and_test(
         "stopped_by": state.stopped_by or "schedule or early stopping",
         "wall_seconds_this_process": round(time.perf_counter() - start, 1),
     }
+    if state.fitted:  # a model with no gradient steps: what it chose (e.g. the fusion's text weight)
+        results["fitted"] = state.fitted
     # validation on the same user sample training selected on; test on every user unless test_users
     sets = {
         "valid": split.valid.sample(train_cfg.valid_users, train_cfg.seed),
