@@ -1,4 +1,5 @@
-"""The main job, end to end: obtain data -> prepare -> train the ID models -> train Laser -> one table.
+"""The main job, end to end: obtain data -> prepare -> train the ID models, the text floor and the fusion
+-> train Laser -> one table.
 
 ``laserrec quickstart`` runs it on the built-in default (ml-100k from the recbole wheel on PyPI);
 ``laserrec compare`` runs the same steps on any prepared dataset and skips runs that already finished.
@@ -16,23 +17,26 @@ from laserrec.errors import ConfigError
 from laserrec.report import metrics_table
 from laserrec.training.runs import train_run
 
-# The default line-up of the main job (documented in the README). Each names a recipe (a file beside the
-# model): SASRec and BERT4Rec ``quickstart`` (40 epochs; SASRec on whole sequences), Laser ``quickstart``
-# (its default recipe for a fixed number of steps: the same table on any machine of one kind). "{out}" is
-# the comparison folder: Laser reads the SASRec run trained just before it.
+# The default line-up of the main job (documented in the README): the text-only floor and the late fusion of
+# SASRec with it beside the three trained models, so the table shows what Laser has to beat. Each names a
+# recipe (a file beside the model): SASRec and BERT4Rec ``quickstart`` (40 epochs; SASRec on whole
+# sequences), Laser ``quickstart`` (its default recipe for a fixed number of steps: the same table on any
+# machine of one kind); text and fusion need none (seconds). "{out}" is the comparison folder: the fusion
+# and Laser read the SASRec run trained just before them.
 QUICKSTART: dict = {
-    "models": ["sasrec", "bert4rec", "laser"],
+    "models": ["sasrec", "bert4rec", "text", "fusion", "laser"],
     "settings": {
         "sasrec": {"recipe": "quickstart"},
         "bert4rec": {"recipe": "quickstart"},
+        "fusion": {"cf_run": "{out}/sasrec"},
         "laser": {"recipe": "quickstart", "cf_run": "{out}/sasrec"},
     },
 }
 
 
-# `laserrec compare`: every model at its own default recipe; Laser reads the SASRec run of the same
-# comparison folder.
-COMPARE: dict = {"settings": {"laser": {"cf_run": "{out}/sasrec"}}}
+# `laserrec compare`: every model at its own default recipe; Laser and the fusion read the SASRec run of the
+# same comparison folder.
+COMPARE: dict = {"settings": {"laser": {"cf_run": "{out}/sasrec"}, "fusion": {"cf_run": "{out}/sasrec"}}}
 
 
 def model_settings(base: dict[str, dict], items: list[str]) -> dict[str, dict]:

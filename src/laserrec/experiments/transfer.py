@@ -76,6 +76,7 @@ def pct(share: float) -> str:
 
 
 SOURCE_LASER, SOURCE_LITE = "laser", "source_lite_llm4rec"
+TARGET_TEXT = "target_text_floor"  # the text floor on the target (``text_floor`` is the source's, in main)
 
 
 def source_cells() -> list[Cell]:
@@ -161,7 +162,7 @@ def zero_shot_laser(ctx: Context):
 def cell_names() -> list[str]:
     """Every cell's name (``--only`` checks against them)."""
     shares = [f"{name}_{pct(s)}" for s in SHARES if s > 0 for name, _ in MODELS]
-    return [c.name for c in source_cells()] + shares + ["text_floor"]
+    return [c.name for c in source_cells()] + shares + [TARGET_TEXT]
 
 
 def run(ctx: Context) -> dict:
@@ -181,8 +182,8 @@ def run(ctx: Context) -> dict:
             model = cell.name.rsplit("_", 1)[0]
             build = lambda c=cell: load_run(ctx.run_dir(c))[0]  # noqa: E731
             points[model].append(None if row.get("not_run") else scored(ctx, cell.name, build))
-    text = ctx.run(Cell("text_floor", "text_floor", data=ctx.target, label="text only (no training)"))
-    text_metrics = scored(ctx, "text_floor", lambda: ctx.scorer_model(ctx.cells["text_floor"]))
+    text = ctx.run(Cell(TARGET_TEXT, "text", data=ctx.target, label="text only (no training)"))
+    text_metrics = scored(ctx, TARGET_TEXT, lambda: load_run(ctx.run_dir(TARGET_TEXT))[0])
     series = [
         {"model": name, "label": label, "points": [_short(p) for p in points[name]]} for name, label in MODELS
     ]
