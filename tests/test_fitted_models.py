@@ -172,9 +172,7 @@ def test_recommend_ranks_as_evaluate_does_and_the_command_line_agrees(runs, mode
         assert [i["id"] for i in items].index(rec.data.item_ids[target - 1]) == rank
     code, out = run("recommend", runs / model, "--history", "i3,i4", "--k", "4", "--format", "json")
     assert code == 0, out
-    assert [i["id"] for i in json.loads(out)["items"]] == [
-        i["id"] for i in rec.recommend(["i3", "i4"], k=4)
-    ]
+    assert [i["id"] for i in json.loads(out)["items"]] == [i["id"] for i in rec.recommend(["i3", "i4"], k=4)]
     code, out = run("evaluate", runs / model, "--split", "test", "--mask-seen")
     assert code == 0 and json.loads(out)["mask_seen"] is True
 
@@ -222,3 +220,17 @@ def test_the_fusion_is_served_over_http_and_takes_new_items(runs, tmp_path):
     assert [i["id"] for i in again.recommend(["i5"], k=31)] == [i["id"] for i in top]
     with pytest.raises(ConfigError, match="scores every item itself"):
         again.recommend(["i5"], k=3, approximate=True)
+
+
+def test_a_fusion_without_an_id_run_or_a_text_model_without_its_encoder_stops_with_one_line(
+    toy_dir, tmp_path
+):
+    from cli_run import one_line
+
+    code, out = run("train", "-m", "fusion", "-d", toy_dir, "-o", tmp_path / "f", "-q")
+    assert code == 2 and "pass its folder with --cf" in out and one_line(out), out
+    code, out = run(
+        "train", "-m", "text", "-d", toy_dir, "-o", tmp_path / "t", "--llm", tmp_path / "no", "-q"
+    )
+    assert code == 2 and "does not exist" in out and one_line(out), out
+    assert not (tmp_path / "f").exists() and not (tmp_path / "t").exists()  # nothing half-written
