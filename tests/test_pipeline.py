@@ -72,10 +72,14 @@ def test_model_settings_applies_model_key_overrides_without_touching_the_base():
 
 def test_the_main_jobs_settings_resolve_for_every_model_of_its_line_up():
     from laserrec.pipeline import QUICKSTART
-    from laserrec.training.runs import resolve_configs
+    from laserrec.training.runs import resolve_configs, resolve_recipe
 
     for model in QUICKSTART["models"]:
-        settings = QUICKSTART["settings"].get(model, {})
-        model_cfg, train_cfg = resolve_configs(model, {}, settings)
-        for key, value in settings.items():  # every key lands in one of the two configs, unchanged
+        settings = dict(QUICKSTART["settings"].get(model, {}))
+        recipe = settings.pop("recipe", None)
+        model_cfg, train_cfg = resolve_configs(model, {}, settings, recipe)
+        values = {**resolve_recipe(model, recipe)[1], **settings}
+        for key, value in values.items():  # every key lands in one of the two configs, unchanged
             assert getattr(model_cfg, key, getattr(train_cfg, key, None)) == value, (model, key)
+    laser = resolve_configs("laser", {}, {}, QUICKSTART["settings"]["laser"]["recipe"])
+    assert (laser[0].phase1_epochs, laser[1].valid_users) == (4, 300)  # the main job's step budget

@@ -33,27 +33,20 @@ from laserrec.data.dataset import EvalSet, PreparedData, leave_one_out
 from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.llm.backbone import shared_backbone
-from laserrec.models.prompt import attribute_text
+from laserrec.models.fusion.model import standardised
+from laserrec.models.text.model import encode_lines, item_line, recency_users
 from laserrec.training.loading import load_frozen_cf
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
 BETAS = (0.5, 1.0, 2.0, 4.0)
 
 
-@torch.inference_mode()
-def item_text_embeddings(data: PreparedData, batch_size: int = 128) -> torch.Tensor:
-    """Unit MiniLM mean-pooled embeddings of every item line. Output: (n_items + 1, 384), row 0 zero."""
-    backbone = shared_backbone("minilm", "fp32")
-    texts = [f"{t.title.strip()}{attribute_text(t)}" for t in data.items[1:]]
-    out = [torch.zeros(1, backbone.hidden_size)]
-    for lo in range(0, len(texts), batch_size):
-        enc = backbone.tokenizer(
-            texts[lo : lo + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt"
-        )
-        hidden = backbone.model(**enc).last_hidden_state  # (B, T, H)
-        m = enc["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
-        out.append(F.normalize((hidden * m).sum(1) / m.sum(1), dim=-1))
-    return torch.cat(out)
+def item_text_embeddings(data: PreparedData) -> torch.Tensor:
+    """The text model's catalog (``models/text``, all-MiniLM-L6-v2 in fp32). Output: (n_items + 1, 384),
+    row 0 zero."""
+    lines = [item_line(t) for t in data.items[1:]]
+    rows = encode_lines(shared_backbone("minilm", "fp32"), lines, max_tokens=128, batch_size=128)
+    return torch.cat([rows.new_zeros(1, rows.shape[1]), rows])
 
 
 @torch.inference_mode()
@@ -61,9 +54,7 @@ def signal_scores(users: EvalSet, text: torch.Tensor, cf, window: int = 50) -> d
     """Scores of every item (U, n_items + 1) per signal: text, text of the newest item alone, cf dot
     product, cf cosine."""
     hist = pad_left(users.histories, window)  # (U, W)
-    age = torch.arange(window - 1, -1, -1).float()  # the most recent item has age 0
-    weights = (0.5**age)[None, :] * (hist > 0).float()  # (U, W)
-    user_text = F.normalize((weights.unsqueeze(-1) * text[hist]).sum(1), dim=-1)  # (U, H)
+    user_text = recency_users(hist, text, window, 0.5)  # (U, H)
     states = torch.cat([cf.sequence_states(hist[lo : lo + 512])[:, -1] for lo in range(0, len(hist), 512)])
     items = cf.item_states(torch.arange(text.shape[0]))[:, 0]  # (n_items + 1, d)
     return {
@@ -72,13 +63,6 @@ def signal_scores(users: EvalSet, text: torch.Tensor, cf, window: int = 50) -> d
         "cf_dot": states @ items.T,
         "cf_cos": F.normalize(states, dim=-1) @ F.normalize(items, dim=-1).T,
     }
-
-
-def standardised(scores: torch.Tensor) -> torch.Tensor:
-    """Each row's real items (columns 1..) to zero mean and unit variance."""
-    real = scores[:, 1:]
-    z = (real - real.mean(1, keepdim=True)) / real.std(1, keepdim=True)
-    return torch.cat([torch.zeros_like(scores[:, :1]), z], dim=1)
 
 
 def metrics_of(scores: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:

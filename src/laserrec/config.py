@@ -156,10 +156,18 @@ def save_json(obj: Any, path: str | Path) -> None:
     tmp.replace(p)
 
 
+class Options:
+    """Base of a dataclass of options several model configs share (``RepeatOptions``): ``describe`` lists
+    them with the config's own fields, not as a config the model extends."""
+
+
 def describe(cls: type) -> list[tuple[str, list[tuple[str, Any, str]]]]:
     """(section, [(name, default, help), ...]) for ``--help``-style listings: one section for the fields
-    ``cls`` shares with its dataclass base, one (" additions") for the fields a subclass adds."""
-    base = next((b for b in cls.__mro__[1:] if dataclasses.is_dataclass(b)), None)
+    ``cls`` shares with the model config it extends (LaserPlusConfig: LaserConfig), one (" additions")
+    for the fields it adds; options mixed in (``Options``) belong to the first."""
+    base = next(
+        (b for b in cls.__mro__[1:] if dataclasses.is_dataclass(b) and not issubclass(b, Options)), None
+    )
     inherited = {f.name for f in dataclasses.fields(base)} if base is not None else set()
     own, added = [], []
     for f in dataclasses.fields(cls):

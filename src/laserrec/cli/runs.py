@@ -16,7 +16,11 @@ from laserrec.errors import LaserrecError
 def train(
     ctx: typer.Context,
     model: str = typer.Option(
-        None, "--model", "-m", help="sasrec | bert4rec | laser | lite_llm4rec | darec (--resume: the run's)"
+        None,
+        "--model",
+        "-m",
+        help="sasrec | bert4rec | laser | lite_llm4rec | darec | text | fusion | most_popular "
+        "(--resume: the run's)",
     ),
     data: Path = typer.Option(None, "--data", "-d", help="prepared dataset folder (laserrec prepare)"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder: config, checkpoints, logs, metrics"),
@@ -25,11 +29,15 @@ def train(
         None,
         "--recipe",
         "-r",
-        help="named settings of the model (laser: laserrec [default], paper-cpu, paper; "
-        "lite_llm4rec, darec: cpu [default], paper); see `laserrec config MODEL --recipe NAME`",
+        help="named settings of the model, files beside it (laser: laserrec [default], paper-cpu, paper, "
+        "quickstart; lite_llm4rec, darec: cpu [default], paper); `laserrec config MODEL` lists them",
     ),
-    cf: Path = typer.Option(None, "--cf", help="Laser/DARec: run folder of a trained SASRec/BERT4Rec"),
-    llm: str = typer.Option(None, "--llm", help="LLM models: smollm2 | minilm | local path | hub name"),
+    cf: Path = typer.Option(
+        None, "--cf", help="Laser, DARec, fusion: run folder of a trained SASRec/BERT4Rec"
+    ),
+    llm: str = typer.Option(
+        None, "--llm", help="LLM and text models: smollm2 | minilm | local path | hub name"
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
     accept_changed: bool = typer.Option(
         False,
@@ -126,8 +134,10 @@ def show_config(
     spec = get_spec(model)
     name, values = resolve_recipe(model, recipe)
     model_cfg, train_cfg = resolve_configs(model, {}, {}, name)
+    bases = "".join(f" (extends {base})" for base in spec.bases(name)) if name else ""
     typer.echo(
-        f"recipe: {name or 'none'}" + (f"   (recipes: {', '.join(spec.recipes)})" if spec.recipes else "")
+        f"recipe: {name or 'none'}{bases}"
+        + (f"   (recipes: {', '.join(spec.recipes)})" if spec.recipes else "")
     )
     for title, cfg in ((f"{model} model", model_cfg), ("training", train_cfg)):
         for section, rows in describe(type(cfg)):

@@ -71,15 +71,18 @@ def index_cmd(run_dir: Path = typer.Argument(..., help="run folder written by `l
     from laserrec.inference.recommender import write_index
 
     index = write_index(run_dir)
+    dims = f", {index.vectors.shape[1]} dims" if index.scoring != "full" else ": the model scores every item"
     typer.echo(
-        f"item index of {index.n_items:,} items ({index.scoring}, {index.vectors.shape[1]} dims) "
-        f"written to {run_dir / 'index'}"
+        f"item index of {index.n_items:,} items ({index.scoring}{dims}) written to {run_dir / 'index'}"
     )
 
 
 @app.command("add-items")
 def add_items_cmd(
-    run_dir: Path = typer.Argument(..., help="run folder of a text model (Laser, Lite-LLM4Rec)"),
+    run_dir: Path = typer.Argument(
+        ...,
+        help="run folder of a model that takes new items (Laser, Lite-LLM4Rec, text, fusion, most_popular)",
+    ),
     items: Path = typer.Option(..., "--items", help='JSONL as `prepare` reads: {"item", "title", ...}'),
 ) -> None:
     """Add items to a trained run by their text, without retraining; they can then be recommended and

@@ -96,8 +96,7 @@ class PreparedData:
 
     def item_counts(self) -> np.ndarray:
         """Interactions per internal item id. Output shape: (n_items + 1,), index 0 = padding (0)."""
-        flat = np.concatenate(self.sequences) if self.sequences else np.zeros(0, dtype=np.int64)
-        return np.bincount(flat, minlength=self.n_items + 1)
+        return interaction_counts(self.sequences, self.n_items)
 
     def content_hash(self) -> str:
         """sha256 of what a model reads: the sequences, the item lines of items.jsonl and the user ids.
@@ -317,6 +316,15 @@ class Split:
         if name not in ("valid", "test"):
             raise ValueError(f"unknown split {name!r}; expected 'valid' or 'test'")
         return self.valid if name == "valid" else self.test
+
+
+def interaction_counts(sequences: list[np.ndarray], n_items: int) -> np.ndarray:
+    """Interactions per item id in ``sequences`` (e.g. a split's training part). Output: (n_items + 1,),
+    index 0 (padding) 0."""
+    flat = np.concatenate(sequences) if sequences else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(flat, minlength=n_items + 1)
+    counts[0] = 0
+    return counts
 
 
 def leave_one_out(data: PreparedData) -> Split:

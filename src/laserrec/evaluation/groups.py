@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from laserrec.data.dataset import interaction_counts
 from laserrec.evaluation.metrics import metrics_from_ranks
-from laserrec.evaluation.scorers import training_counts
 
 COLD_SHARE = 0.35
 
@@ -35,7 +35,7 @@ def cold_items(counts: np.ndarray, share: float = COLD_SHARE) -> np.ndarray:
 
 def popularity_groups(split, share: float = COLD_SHARE, name: str = "test") -> dict[str, np.ndarray]:
     """``{"cold": mask, "warm": mask}`` over the users of ``split.eval_set(name)``, by their target."""
-    cold = cold_items(training_counts(split.train, split.n_items), share)
+    cold = cold_items(interaction_counts(split.train, split.n_items), share)
     targets = split.eval_set(name).targets
     return {"cold": cold[targets], "warm": ~cold[targets]}
 
@@ -92,7 +92,7 @@ def evaluate_by_popularity(run_dir: str | Path, split_name: str = "test", share:
 def popularity_rule(split, share: float = COLD_SHARE) -> dict:
     """What the cold/warm split of ``split`` came to: the share asked for, the count threshold, how many
     items are cold."""
-    counts = training_counts(split.train, split.n_items)
+    counts = interaction_counts(split.train, split.n_items)
     return {
         "cold_share": share,
         "threshold_count": cold_threshold(counts, share),

@@ -3,8 +3,8 @@
 Each experiment is a module holding its cells (``runner.Cell``: a run name, a model and its settings),
 ``run`` (trains or reuses every cell through ``runner.Context``, returns the results), ``table`` and
 ``figure``. ``run_experiment`` writes ``OUT/results.json``, ``OUT/results.md`` and ``OUT/figure.png``;
-the runs live in ``OUT/runs/NAME``, the scorers' results in ``OUT/scorers``. How to run each, its budgets
-and measured wall times: docs/experiments.md.
+the runs live in ``OUT/runs/NAME``. How to run each, its budgets and measured wall times:
+docs/experiments.md.
 """
 
 from __future__ import annotations

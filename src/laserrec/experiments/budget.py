@@ -1,38 +1,31 @@
 """What an experiment's cells train for: ``cpu`` (sized for a 2-core machine; docs/experiments.md gives the
 wall times), ``paper`` (the published sizes, for a GPU) or ``minutes=M`` (the cpu settings, every trained
-cell cut off after M minutes of training)."""
+cell cut off after M minutes of training). Each budget names recipes of the models (files beside them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from laserrec.errors import ConfigError
-from laserrec.pipeline import QUICKSTART
 
-# Laser at the main job's step budget: 2 warm-up, 4 phase-1 and 1 phase-2 epochs of 1,024 prompts, validated
-# on 300 users (about 5 minutes on ml-100k with all-MiniLM-L6-v2).
-LASER_STEPS = {k: v for k, v in QUICKSTART["settings"]["laser"].items() if k != "cf_run"}
+# What a cell trains for, per model, at each budget: a recipe of the model. The cpu budget lays the keys
+# its recipe sets over that recipe's base (``ModelSpec.recipe_layer``) over the cell's own recipe, so a
+# cell naming another recipe (``laser_paper_cpu``, or ``--set laser.recipe=paper-cpu``) trains it at the
+# same budget: Laser at the main job's step budget (``quickstart``: 2 warm-up, 4 phase-1 and 1 phase-2
+# epochs of 1,024 prompts, validated on 300 users), Lite-LLM4Rec and DARec at their ``experiment`` recipe;
+# SASRec and BERT4Rec to early stopping, as `laserrec train`. The paper budget runs the ``paper`` recipes.
+CPU = {"laser": "quickstart", "lite_llm4rec": "experiment", "darec": "experiment"}
+PAPER = {"laser": "paper", "lite_llm4rec": "paper", "darec": "paper"}
+# The experiments with many Laser cells (ablation, sensitivity) lay this recipe's keys on top at the cpu
+# budget: two phase-1 epochs instead of four.
+LASER_SHORT = "quickstart-short"
 
-# The experiments with many Laser cells (ablation, sensitivity) give each two phase-1 epochs instead of four
-# at the cpu budget (2 warm-up, 2 phase-1, 1 phase-2). With a single warm-up epoch phase 1 started below
-# the warm-up's validation score on scientific_lcrec and the best checkpoint was the warm-up's.
-LASER_SHORT = {"warmup_epochs": 2, "phase1_epochs": 2, "phase2_epochs": 1}
 
-CPU: dict[str, dict] = {
-    "sasrec": {},  # to early stopping (patience 10), as `laserrec train`
-    "bert4rec": {},
-    "laser": LASER_STEPS,
-    "lite_llm4rec": {"epochs": 5, "valid_users": 1000},
-    # DARec with SmolLM2 trains ~2 prompts/s and scores ~6 users/s here: 4 epochs of 1,024 prompts, tested
-    # on 2,000 sampled users (every user would take ~25 minutes of scoring on Scientific)
-    "darec": {"epochs": 4, "samples_per_epoch": 1024, "valid_users": 300, "patience": 2, "test_users": 2000},
-}
+def recipe_layer(model: str, recipe: str) -> dict:
+    """The keys recipe ``recipe`` of ``model`` sets over its base."""
+    from laserrec.models.registry import get_spec
 
-PAPER: dict[str, dict] = {
-    "laser": {"recipe": "paper"},
-    "lite_llm4rec": {"recipe": "paper"},
-    "darec": {"recipe": "paper"},
-}
+    return get_spec(model).recipe_layer(recipe)
 
 
 @dataclass(frozen=True)
@@ -43,15 +36,15 @@ class Budget:
     def settings(self, model: str) -> dict:
         """The settings this budget gives a run of ``model`` (before the cell's own and the user's)."""
         if self.name == "paper":
-            return dict(PAPER.get(model, {}))
-        values = dict(CPU.get(model, {}))
+            return {"recipe": PAPER[model]} if model in PAPER else {}
+        values = recipe_layer(model, CPU[model]) if model in CPU else {}
         if self.name == "minutes":
             values["max_train_minutes"] = self.minutes
         return values
 
     def short_laser(self) -> dict:
         """What a Laser cell of an experiment with many of them adds to the budget's settings."""
-        return {} if self.name == "paper" else dict(LASER_SHORT)
+        return {} if self.name == "paper" else recipe_layer("laser", LASER_SHORT)
 
     def __str__(self) -> str:
         return f"minutes={self.minutes:g}" if self.name == "minutes" else self.name

@@ -21,7 +21,7 @@ def cells() -> list[Cell]:
         Cell("bert4rec", "bert4rec", label="BERT4Rec"),
         Cell("lite_llm4rec", "lite_llm4rec", label="Lite-LLM4Rec"),
         Cell("laser", "laser", cf="sasrec", label="Laser"),
-        Cell("text_floor", "text_floor", label="text only (no training)"),
+        Cell("text_floor", "text", label="text only (no training)"),
     ]
 
 

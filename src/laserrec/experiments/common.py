@@ -10,9 +10,7 @@ HEAD = "Recall@10 | NDCG@10 | MRR"
 
 def compact(row: dict) -> dict:
     """What results.json keeps of a cell's result: metrics at 10, MRR, users, times, speed."""
-    keep = {
-        k: row[k] for k in ("cell", "label", "model", "recipe", "text_weight", "cf", "not_run") if k in row
-    }
+    keep = {k: row[k] for k in ("cell", "label", "model", "recipe", "fitted", "cf", "not_run") if k in row}
     for split in ("valid", "test"):
         if split in row:
             keep[split] = {k: round(row[split][k], 5) for k in METRICS if k in row[split]}

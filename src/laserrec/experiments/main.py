@@ -28,7 +28,7 @@ def cells() -> list[Cell]:
     other seeds of Laser — an experiment stopped early has the whole line-up first."""
     out = [
         Cell("most_popular", "most_popular", label="most popular"),
-        Cell("text_floor", "text_floor", label="text only (no training)"),
+        Cell("text_floor", "text", label="text only (no training)"),
     ]
     for name, label in (("sasrec", "SASRec"), ("bert4rec", "BERT4Rec")):
         out += [Cell(seeded(name, s), name, seed_setting(s), label=f"{label} (seed {s})") for s in SEEDS]
@@ -105,10 +105,11 @@ def notes(payload: dict) -> str:
     fusion = next((r for r in payload["rows"] if r["cell"] == "fusion"), None)
     darec = next((r for r in payload["rows"] if r["cell"] == "darec"), None)
     parts = []
-    if fusion and "text_weight" in fusion:
+    weight = ((fusion or {}).get("fitted") or {}).get("text_weight")
+    if weight is not None:
         parts.append(
             f"The fusion's text weight, chosen on validation NDCG@10 over every validation user, is "
-            f"{fusion['text_weight']:g} (score = z(SASRec) + w · z(text), each standardised per user)."
+            f"{weight:g} (score = z(SASRec) + w · z(text), each standardised per user)."
         )
     if darec and "test" in darec:
         prompts = (darec.get("settings") or {}).get("samples_per_epoch", "every")

@@ -1,38 +1,32 @@
-"""The cells of an experiment, run one by one: a trained cell is a run folder (``OUT/runs/NAME``) trained
-through ``pipeline.run_or_reuse`` — a finished run is reused, an interrupted one resumed — and a scorer cell
-(most popular, the text floor, the late fusion) is evaluated by the common evaluator and cached in
-``OUT/scorers/NAME.json``. Stopping an experiment loses at most the step in progress of one cell.
+"""The cells of an experiment, run one by one: every cell is a run folder (``OUT/runs/NAME``) trained through
+``pipeline.run_or_reuse`` — a finished run is reused, an interrupted one resumed — the models with no
+gradient step (most popular, the text floor, the late fusion) as any other. Stopping an experiment loses
+at most the step in progress of one cell.
 
 With ``only`` the context trains just the cells named there (none: ``--partial``): any other finished run
-is read, a scorer is evaluated when its inputs are there, and every other cell is a row marked
-``not_run`` (``laserrec experiment ... --partial`` / ``--only``)."""
+is read, a model with no gradient step is fitted when its inputs are there (seconds), and every other cell
+is a row marked ``not_run`` (``laserrec experiment ... --partial`` / ``--only``)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from laserrec.config import save_json
 from laserrec.data.dataset import PreparedData, Split, leave_one_out
 from laserrec.errors import ConfigError
-from laserrec.evaluation.evaluator import evaluate
 from laserrec.experiments.budget import Budget
-from laserrec.training.loading import KS
 
 log = logging.getLogger(__name__)
-
-SCORERS = ("most_popular", "text_floor", "fusion")
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One row of an experiment: a run of ``model`` (or a scorer) with ``settings`` on top of the budget's.
+    """One row of an experiment: a run of ``model`` with ``settings`` on top of the budget's.
 
     ``settings["recipe"]`` picks the run's recipe; ``cf`` names the cell whose run is the frozen ID model
     (Laser, DARec, the fusion); ``data`` is the prepared dataset (default: the experiment's ``--data``)."""
@@ -71,7 +65,6 @@ class Context:
         self.results: dict[str, dict] = {}
         self.cells: dict[str, Cell] = {}
         self._data: dict[Path, tuple[PreparedData, Split]] = {}
-        self._text: dict[Path, torch.Tensor] = {}
         self.out.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ data
@@ -100,7 +93,7 @@ class Context:
         return values, recipe
 
     def run(self, cell: Cell) -> dict:
-        """Train (or reuse, or resume) a cell, or evaluate a scorer; its result row (kept in ``results``)."""
+        """Train (or reuse, or resume) a cell; its result row (kept in ``results``)."""
         if cell.name in self.cells and self.cells[cell.name] != cell:
             raise ConfigError(f"experiment {self.name}: two different cells named {cell.name!r}")
         self.cells[cell.name] = cell
@@ -110,7 +103,7 @@ class Context:
                 self.results[cell.name] = row
                 return self.results[cell.name]
             log.info(f"[{self.name}] cell {cell.name} ({cell.model})")
-            row = self._score(cell) if cell.model in SCORERS else self._train(cell)
+            row = self._train(cell)
             self.results[cell.name] = {"cell": cell.name, "label": cell.title(), **row}
         return self.results[cell.name]
 
@@ -119,9 +112,11 @@ class Context:
         return [name for name, row in self.results.items() if row.get("not_run")]
 
     def _ready(self, cell: Cell) -> bool:
-        """Whether the cell can be shown without training: a finished run, or a scorer whose ID model (the
-        fusion's) is one."""
-        if cell.model in SCORERS:
+        """Whether the cell can be shown without training: a finished run, or a model with no gradient step
+        (most popular, the text floor, the fusion) whose ID run, if it reads one, has finished."""
+        from laserrec.models.registry import get_spec
+
+        if not get_spec(cell.model).gradient_steps:
             return cell.cf is None or (self.run_dir(cell.cf) / "metrics.json").exists()
         return (self.run_dir(cell) / "metrics.json").exists()
 
@@ -160,81 +155,11 @@ class Context:
         save_json(record, path)
 
     def ranks(self, cell: Cell | str, split_name: str = "test") -> np.ndarray:
-        """0-based target ranks of every user of the split (cached with the run or the scorer)."""
+        """0-based target ranks of every user of the split (cached with the run)."""
         from laserrec.evaluation.groups import run_ranks
 
         name = cell if isinstance(cell, str) else cell.name
-        if self.cells[name].model in SCORERS:
-            return np.load(self.out / "scorers" / f"{name}_{split_name}.npy")
         return run_ranks(self.run_dir(name), split_name, self.progress)
-
-    # ------------------------------------------------------------------ scorers
-    def _score(self, cell: Cell) -> dict:
-        path = self.out / "scorers" / f"{cell.name}.json"
-        if path.exists() and (self.out / "scorers" / f"{cell.name}_test.npy").exists():
-            log.info(f"{cell.name}: reusing {path}")
-            return json.loads(path.read_text(encoding="utf-8"))
-        start = time.perf_counter()
-        data, split = self.dataset(cell.data)
-        scorer, extra = self._build_scorer(cell, data, split)
-        row: dict = {"model": cell.model, **extra}
-        for split_name in ("valid", "test"):
-            metrics, ranks = evaluate(
-                scorer, split.eval_set(split_name), scorer.history_len, KS, 1024, False, self.progress
-            )
-            row[split_name] = metrics
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(self.out / "scorers" / f"{cell.name}_{split_name}.npy", ranks.numpy())
-        row["wall_seconds"] = round(time.perf_counter() - start, 1)
-        save_json(row, path)
-        return row
-
-    def scorer_model(self, cell: Cell):
-        """The scorer of a scorer cell, built (and, for the fusion, tuned) again."""
-        data, split = self.dataset(cell.data)
-        return self._build_scorer(cell, data, split)[0]
-
-    def _build_scorer(self, cell: Cell, data: PreparedData, split: Split):
-        from laserrec.evaluation.scorers import (
-            LateFusion,
-            MostPopular,
-            TextFloor,
-            training_counts,
-            tune_fusion,
-        )
-
-        if cell.model == "most_popular":
-            return MostPopular(training_counts(split.train, data.n_items)), {}
-        text = TextFloor(self.text_embeddings(data, cell.data))
-        if cell.model == "text_floor":
-            return text, {}
-        if cell.cf is None:
-            raise ConfigError(f"cell {cell.name}: the fusion needs cf= the cell of a trained ID model")
-        from laserrec.training.loading import load_run
-
-        id_model = load_run(self.run_dir(cell.cf))[0]
-        valid = split.valid.sample(int(cell.settings.get("valid_users", 0)), 2020)
-        weight, scores = tune_fusion(id_model, text, valid)
-        return LateFusion(id_model, text, weight), {
-            "text_weight": weight,
-            "valid_ndcg@10_by_weight": {f"{w:g}": round(s, 5) for w, s in scores.items()},
-            "cf": cell.cf,
-        }
-
-    def text_embeddings(self, data: PreparedData, data_dir: Path | None) -> torch.Tensor:
-        """MiniLM item embeddings of the text floor, computed once per dataset (cached in OUT/scorers)."""
-        from laserrec.evaluation.floors import text_item_embeddings
-
-        key = Path(data_dir or self.data_dir)
-        if key not in self._text:
-            path = self.out / "scorers" / f"text_items_{data.known_hash()[:16]}.pt"
-            if path.exists():
-                self._text[key] = torch.load(path)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._text[key] = text_item_embeddings(data.items)
-                torch.save(self._text[key], path)
-        return self._text[key]
 
     # ------------------------------------------------------------------ records
     def cell_wall_seconds(self) -> float:

@@ -16,11 +16,12 @@ its training users; SASRec and BERT4Rec are trained on each share; the text-only
   one row per target item, so it has no zero-shot point.
 - The source SASRec and Laser are the cells ``sasrec`` and ``laser`` of ``main`` (the same settings):
   given the same ``--runs``, transfer reuses them.
-- At the cpu budget every cell trained on a share gets the same training whatever the share
-  (``CPU_TARGET``), so neighbouring points differ by data, not by effort, and the experiment stays near
-  two hours on two cores: the ID models and Lite-LLM4Rec see at most a fixed number of samples, and
-  Laser is fine-tuned for one phase-2 epoch (the target's catalog encoded once by the source weights,
-  the user side trained against it; every phase-1 epoch would encode the whole catalog twice).
+- At the cpu budget every cell trained on a share gets the same training whatever the share (each
+  model's ``transfer-share`` recipe, laid over the budget's settings), so neighbouring points differ by
+  data, not by effort, and the experiment stays near two hours on two cores: the ID models and
+  Lite-LLM4Rec see at most a fixed number of samples, and Laser is fine-tuned for one phase-2 epoch (the
+  target's catalog encoded once by the source weights, the user side trained against it; every phase-1
+  epoch would encode the whole catalog twice).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 
 from laserrec.config import save_json
 from laserrec.evaluation.evaluator import evaluate
+from laserrec.experiments.budget import recipe_layer
 from laserrec.experiments.common import METRICS, compact
 from laserrec.experiments.plots import line_panels
 from laserrec.experiments.runner import Cell, Context
@@ -45,18 +47,9 @@ EVAL_USERS = 2000
 EVAL_SEED = 0
 # fine-tuning starts from trained weights: no warm-up
 FINE_TUNE = {"warmup_epochs": 0}
-# what a cell trained on a share adds at the cpu budget (on top of the budget's settings); every run's own
-# test is on a small sample: the figures come from the common target sample (EVAL_USERS)
-ID_SHARE = {"epochs": 20, "samples_per_epoch": 8192, "patience": 5, "valid_users": 2000, "test_users": 500}
-CPU_TARGET = {
-    # whole sequences: 8,192 prefixes would be 8,192 targets an epoch, about a sixth of 8,192 windows'
-    "sasrec": ID_SHARE | {"train_mode": "sequence"},
-    "bert4rec": ID_SHARE,
-    # phase 2 only: the target catalog (16,859 items on games_llmrank, ~6.5 minutes for each encoding on
-    # two cores) is encoded once, where every phase-1 epoch encodes it twice
-    "laser": {"phase1": False, "phase2_epochs": 1, "test_users": 500},
-    "lite_llm4rec": {"epochs": 3, "samples_per_epoch": 8192, "valid_users": 1000, "test_users": 500},
-}
+# the recipe whose keys a cell trained on a share lays over the budget's settings at the cpu budget (each
+# model has one; every run's own test is on a small sample: the figures come from EVAL_USERS)
+SHARE_RECIPE = "transfer-share"
 LITE = {"llm": "minilm"}
 MODELS = (("laser", "Laser (transferred)"), ("lite_llm4rec", "Lite-LLM4Rec (transferred)"),
           ("sasrec", "SASRec (target only)"), ("bert4rec", "BERT4Rec (target only)"))  # fmt: skip
@@ -83,6 +76,7 @@ def pct(share: float) -> str:
 
 
 SOURCE_LASER, SOURCE_LITE = "laser", "source_lite_llm4rec"
+TARGET_TEXT = "target_text_floor"  # the text floor on the target (``text_floor`` is the source's, in main)
 
 
 def source_cells() -> list[Cell]:
@@ -97,7 +91,7 @@ def share_cells(ctx: Context, share: float) -> list[Cell]:
     data, p = share_data(ctx, share), pct(share)
 
     def on_share(model: str, **extra) -> dict:
-        return (CPU_TARGET[model] if ctx.budget.name != "paper" else {}) | extra
+        return (recipe_layer(model, SHARE_RECIPE) if ctx.budget.name != "paper" else {}) | extra
 
     laser, lite = str(ctx.run_dir(SOURCE_LASER)), str(ctx.run_dir(SOURCE_LITE))
     return [
@@ -168,7 +162,7 @@ def zero_shot_laser(ctx: Context):
 def cell_names() -> list[str]:
     """Every cell's name (``--only`` checks against them)."""
     shares = [f"{name}_{pct(s)}" for s in SHARES if s > 0 for name, _ in MODELS]
-    return [c.name for c in source_cells()] + shares + ["text_floor"]
+    return [c.name for c in source_cells()] + shares + [TARGET_TEXT]
 
 
 def run(ctx: Context) -> dict:
@@ -188,8 +182,8 @@ def run(ctx: Context) -> dict:
             model = cell.name.rsplit("_", 1)[0]
             build = lambda c=cell: load_run(ctx.run_dir(c))[0]  # noqa: E731
             points[model].append(None if row.get("not_run") else scored(ctx, cell.name, build))
-    text = ctx.run(Cell("text_floor", "text_floor", data=ctx.target, label="text only (no training)"))
-    text_metrics = scored(ctx, "text_floor", lambda: ctx.scorer_model(ctx.cells["text_floor"]))
+    text = ctx.run(Cell(TARGET_TEXT, "text", data=ctx.target, label="text only (no training)"))
+    text_metrics = scored(ctx, TARGET_TEXT, lambda: load_run(ctx.run_dir(TARGET_TEXT))[0])
     series = [
         {"model": name, "label": label, "points": [_short(p) for p in points[name]]} for name, label in MODELS
     ]

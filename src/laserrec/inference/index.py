@@ -2,6 +2,10 @@
 id and text, and how the model scores (dot / cosine). Exact top-k is one matrix product per chunk of
 items (memory bounded by the chunk, whatever the catalog's size); an approximate path uses FAISS.
 
+A model with no fixed item matrix (the late fusion: two standardised score vectors mixed) scores "full":
+its index holds the catalog with vectors of width 0, and the queries are the model's own scores of every
+item (``full_sort_predict``), cut to the top k by the same filters.
+
 On disk (``RUN/index/``), replaced atomically: the files of one generation are written first, then
 ``manifest.json`` is replaced to point at them, then the previous generation's files go. A process
 killed at any point leaves the previous index whole.
@@ -35,11 +39,11 @@ WORD = re.compile(r"\w+")
 class ItemIndex:
     """Items 1..n as rows 0..n-1. ``n_trained`` items came from training; the rest were added by text."""
 
-    vectors: torch.Tensor  # (n, d) float32
+    vectors: torch.Tensor  # (n, d) float32; (n, 0) when scoring is "full"
     bias: torch.Tensor | None  # (n,) or None
     raw_ids: list[str]
     texts: list[dict]  # one dict of TEXT_FIELDS per item
-    scoring: str = "dot"
+    scoring: str = "dot"  # "dot" | "cosine" | "full" (the queries are the scores themselves)
     n_trained: int = 0
     model: str = ""
     checkpoint: str = ""  # sha256 of the checkpoint the vectors came from
@@ -60,7 +64,10 @@ class ItemIndex:
 
     # ------------------------------------------------------------------ scoring
     def scores(self, queries: torch.Tensor, lo: int = 0, hi: int | None = None) -> torch.Tensor:
-        """Scores of items lo..hi-1 (rows). Input: (B, d). Output: (B, hi - lo)."""
+        """Scores of items lo..hi-1 (rows). Input: (B, d), or (B, n) scores with "full". Output:
+        (B, hi - lo)."""
+        if self.scoring == "full":
+            return queries[:, lo:hi]
         rows = self.vectors[lo:hi]
         out = queries @ rows.T
         return out if self.bias is None else out + self.bias[lo:hi]
@@ -110,8 +117,14 @@ class ItemIndex:
     def _top_k_among(self, among, queries, k, offset_rows, offset, excluded_rows):
         """``top_k`` over the rows ``among`` (R,) only: R item vectors scored instead of the catalog."""
         sub = ItemIndex(
-            self.vectors[among], None if self.bias is None else self.bias[among], [""] * len(among), []
+            self.vectors[among],
+            None if self.bias is None else self.bias[among],
+            [""] * len(among),
+            [],
+            self.scoring,
         )
+        if self.scoring == "full":
+            queries = queries[:, among]  # (B, R): the scores of the candidates
         where = {int(r): n for n, r in enumerate(among.tolist())}
         local = [[where[r] for r in rows if r in where] for rows in offset_rows] if offset_rows else None
         gone = [[where[r] for r in rows if r in where] for rows in excluded_rows] if excluded_rows else None

@@ -26,6 +26,7 @@ from laserrec.data.dataset import ItemText
 from laserrec.errors import ConfigError, DataError
 from laserrec.evaluation.evaluator import pad_left
 from laserrec.inference.index import TEXT_FIELDS, ItemIndex
+from laserrec.models.base import Batch
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +55,19 @@ def file_sha256(path: Path) -> str:
 def build_index(
     net, raw_ids: list[str], texts: list[dict], n_trained: int, model: str, checkpoint: Path
 ) -> ItemIndex:
-    """The item index of a trained model whose catalog holds ``raw_ids`` (``n_trained`` from training)."""
+    """The item index of a trained model whose catalog holds ``raw_ids`` (``n_trained`` from training); a
+    model with no fixed item matrix gets a "full" index (no vectors: it scores every item itself)."""
     net.eval()
     net.prepare_for_eval()
     with torch.inference_mode():
         vectors = net.item_vectors()
-    if vectors is None:
-        raise ConfigError(f"{model} scores no fixed item matrix; it ranks with its own full scoring")
-    rows, bias = vectors
+    rows, bias = vectors if vectors is not None else (torch.zeros(len(raw_ids) + 1, 0), None)
     return ItemIndex(  # on the CPU, as saved; ``LoadedRun`` moves it to its device
         rows[1:].detach().float().cpu().clone(),
         None if bias is None else bias[1:].detach().float().cpu().clone(),
         list(raw_ids),
         list(texts),
-        net.scoring,
+        net.scoring if vectors is not None else "full",
         n_trained,
         model,
         file_sha256(checkpoint) if checkpoint.exists() else "",
@@ -160,7 +160,8 @@ class LoadedRun:
 
     @property
     def takes_new_items(self) -> bool:
-        """Whether ``add_items`` works: the model scores items from their text (Laser, Lite-LLM4Rec)."""
+        """Whether ``add_items`` works: the model scores items from their text (Laser, Lite-LLM4Rec, text,
+        fusion) or, as most popular, needs nothing of them."""
         from laserrec.models.base import Recommender
 
         return type(self.net).add_items is not Recommender.add_items
@@ -242,7 +243,8 @@ class LoadedRun:
 
     # ------------------------------------------------------------------ new items
     def add_items(self, items: str | Path | Iterable[dict]) -> list[str]:
-        """Add items by their text, without retraining (text models: Laser, Lite-LLM4Rec); returns their ids.
+        """Add items by their text, without retraining (Laser, Lite-LLM4Rec, text, fusion; most popular gives
+        them a count of 0); returns their ids.
 
         ``items``: a JSONL file as ``laserrec prepare`` reads (``{"item", "title", "brand", "categories",
         "description"}`` per line) or such dicts. The index on disk is replaced atomically: if anything
@@ -301,6 +303,13 @@ class LoadedRun:
 
         if approximate not in (True, False, "auto"):
             raise ConfigError(f"approximate must be True, False or 'auto', got {approximate!r}")
+        if self.index.scoring == "full":
+            if approximate is True:
+                raise ConfigError(
+                    f"{self.model} scores every item itself (no item vectors to search): approximate=True "
+                    "does not apply; leave it 'auto' or False"
+                )
+            return self.index.top_k
         if approximate == "auto":
             approximate = self.n_items >= APPROX_MIN_ITEMS and faiss_available()
         if not approximate:
@@ -348,10 +357,15 @@ class LoadedRun:
         return allowed
 
     def _queries(self, rows: list[list[int]]) -> torch.Tensor:
-        """User vectors (B, d) of histories given as index rows (internal id = row + 1)."""
+        """User vectors (B, d) of histories given as index rows (internal id = row + 1); with a "full"
+        index, the model's scores of every item (B, n_items)."""
         histories = [np.array([r + 1 for r in h], dtype=np.int64) for h in rows]
         width = max(1, min(max((len(h) for h in histories), default=1), self.net.history_len))
-        return self.net.user_vectors(pad_left(histories, width).to(self.device)).float()
+        history = pad_left(histories, width).to(self.device)
+        if self.index.scoring == "full":
+            target = torch.zeros(len(histories), dtype=torch.long, device=self.device)
+            return self.net.full_sort_predict(Batch(history, target))[:, 1:].float()
+        return self.net.user_vectors(history).float()
 
     def _ranked(self, scores: torch.Tensor, rows: torch.Tensor, skipped: list[str]) -> Recommendations:
         out = [

@@ -7,8 +7,10 @@ sits in the last column, so every model reads the user state at position -1.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -90,6 +92,16 @@ class Recommender(nn.Module):
         """Most recent items of a history the model reads (the trainer's window length)."""
         return self.config.max_len
 
+    #: False for a model fitted without gradient steps (most popular, text, fusion): the trainer calls
+    #: ``fit_statistics`` once instead of running epochs, then validates and saves it as any run
+    gradient_steps: bool = True
+
+    def fit_statistics(self, train: list[np.ndarray], validate: Callable[[], float]) -> dict:
+        """Fit a model with no gradient steps: its state from the training sequences (one array of item ids
+        per user), and any value it chooses from ``validate()`` — the validation score (the run's
+        ``valid_metric``) of the model as it stands. Returns what the run records of the fit (JSON)."""
+        raise NotImplementedError(f"{type(self).__name__} trains by gradient steps")
+
     def calculate_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss for one batch and extra values to log (e.g. {"lb": 0.12})."""
         raise NotImplementedError
@@ -123,7 +135,7 @@ class Recommender(nn.Module):
         """Append items n_items + 1, ... to the catalog from their text (ItemText), without retraining."""
         raise NotImplementedError(
             f"{type(self).__name__} learns one vector per item id, so it cannot score an item it was not "
-            f"trained on; add items to a text model (Laser, Lite-LLM4Rec) or retrain"
+            f"trained on; add items to a text model (Laser, Lite-LLM4Rec, text, fusion) or retrain"
         )
 
     def phase_schedule(self, epochs: int) -> list[tuple[int, int]]:

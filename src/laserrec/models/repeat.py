@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from laserrec.config import check, field
+from laserrec.config import Options, check, field
 
 
 @dataclass
-class RepeatOptions:
+class RepeatOptions(Options):
     """The offset's options on the ID models (Laser's own config holds the same two)."""
 
     repeat_bias: bool = field(

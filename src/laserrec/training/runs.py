@@ -50,14 +50,15 @@ log = logging.getLogger(__name__)
 
 
 def resolve_recipe(model: str, recipe: str | None) -> tuple[str | None, dict]:
-    """The recipe's name (``recipe``, else the model's default) and its values."""
+    """The recipe's name (``recipe``, else the model's default) and its values, the recipes it extends
+    included."""
     spec = get_spec(model)
     name = recipe or spec.default_recipe
     if name is not None and name not in spec.recipes:
         raise ConfigError(
             f"unknown recipe {name!r} for {model}; choose one of {sorted(spec.recipes) or 'none'}"
         )
-    return name, dict(spec.recipes.get(name, {})) if name else {}
+    return name, spec.recipe(name) if name else {}
 
 
 def resolve_configs(
@@ -253,6 +254,8 @@ def _fit_and_test(
         "stopped_by": state.stopped_by or "schedule or early stopping",
         "wall_seconds_this_process": round(time.perf_counter() - start, 1),
     }
+    if state.fitted:  # a model with no gradient steps: what it chose (e.g. the fusion's text weight)
+        results["fitted"] = state.fitted
     # validation on the same user sample training selected on; test on every user unless test_users
     sets = {
         "valid": split.valid.sample(train_cfg.valid_users, train_cfg.seed),

@@ -51,6 +51,7 @@ class TrainState:
     wall_seconds: float = 0.0  # everything fit() did: steps, item encoding, validation
     stopped_by: str = ""  # "" | "time budget"
     history: list = field(default_factory=list)
+    fitted: dict = field(default_factory=dict)  # what a model with no gradient steps chose (its fit)
 
 
 class Trainer:
@@ -88,14 +89,16 @@ class Trainer:
                 if heldout
                 else "no training samples: every user has fewer than 2 training interactions"
             )
-        self.schedule = model.phase_schedule(cfg.epochs)
+        # a model with no gradient steps is fitted once, whatever ``epochs`` says
+        self.schedule = model.phase_schedule(cfg.epochs) if model.gradient_steps else [(0, 1)]
         self.state = TrainState()
         if cfg.grad_checkpointing:
             model.checkpoint_frozen_llm()
-        self._ddp = distributed.ddp(model, self.device)  # None with one process
+        steps = model.gradient_steps
+        self._ddp = distributed.ddp(model, self.device) if steps else None  # None with one process
         if distributed.rank() > 0:  # dropout and sampling draw their own numbers on every rank
             torch.manual_seed(cfg.seed + distributed.rank())
-        self.optimizer = self._new_optimizer(self.schedule[0][0])
+        self.optimizer = self._new_optimizer(self.schedule[0][0]) if steps else None
         self._stop_requested = self._resumed = False
         self._fit_start, self._wall_base = time.perf_counter(), 0.0
 
@@ -125,7 +128,7 @@ class Trainer:
         rng = distributed.gather_objects(rng_state(self.device))
         return {
             "model": {k: v.cpu() for k, v in self.model.trainable_state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
             "state": dataclasses.asdict(self.state),
             "torch_rng": rng[0]["cpu"],
             "rng_by_rank": rng,
@@ -156,7 +159,8 @@ class Trainer:
         phase = self.schedule[min(self.state.phase_idx, len(self.schedule) - 1)][0]
         self.model.set_phase(phase)
         try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.optimizer is not None:
+                self.optimizer.load_state_dict(ckpt["optimizer"])
         except ValueError as e:  # a checkpoint from a version that grouped the parameters differently
             raise CheckpointError(
                 f"{self.run_dir / 'last.pt'}: its optimizer state does not match this version's parameter "
@@ -205,6 +209,10 @@ class Trainer:
         was_deterministic = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(self.cfg.deterministic, warn_only=True)
         try:
+            if not self.model.gradient_steps:
+                if self.state.phase_idx == 0:
+                    self._fit_statistics()
+                return self.state
             while self.state.phase_idx < len(self.schedule) and not self._over_budget():
                 self._run_phase()
             if self.state.phase_idx < len(self.schedule):
@@ -299,6 +307,44 @@ class Trainer:
         st.train_seconds += time.perf_counter() - start
         self._end_epoch(phase, st.loss_sum / max(1, st.step))
 
+    def _fit_statistics(self) -> None:
+        """A model with no gradient steps (most popular, text, fusion): fitted once from the training
+        sequences (``Recommender.fit_statistics``), validated and saved as the best checkpoint — epoch 0
+        of a run that runs no epochs (``epochs_run`` stays 0)."""
+        st, metric = self.state, self.cfg.valid_metric
+        start = time.perf_counter()
+        found = self.model.fit_statistics(self.split.train, lambda: self._validate(False)[metric])
+        st.fitted = {**found, "valid_metric": metric} if found else {}
+        metrics = self._validate(self.progress)
+        st.train_seconds = time.perf_counter() - start
+        st.best_score, st.best_epoch, st.phase_idx = metrics[metric], 0, len(self.schedule)
+        self._save("best.pt", {**self._payload(), "optimizer": None})
+        row = {"epoch": 0, "phase": 0, "fitted": st.fitted, "train_seconds": round(st.train_seconds, 2)}
+        row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
+        st.history.append(row)
+        self._say(f"fitted with no gradient steps: valid {metric} {metrics[metric]:.4f}")
+        self._save_last()
+        self._write_log()
+
+    def _validate(self, progress: bool) -> dict:
+        """Full-ranking metrics of the model as it stands on the validation users."""
+        metrics, _ = evaluate(
+            self.model,
+            self.valid,
+            self.model.history_len,
+            self.cfg.cutoffs(),
+            batch_size=self.cfg.eval_batch_size,
+            mask_seen=self.cfg.mask_seen,
+            progress=progress,
+        )
+        return metrics
+
+    def _write_log(self) -> None:
+        if distributed.is_main():
+            tmp = self.run_dir / ".log.jsonl.tmp"  # rewritten whole, so it always matches the checkpoint
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.state.history), encoding="utf-8")
+            tmp.replace(self.run_dir / "log.jsonl")
+
     def _label(self, phase: int) -> str:
         return f"epoch {self.state.global_epoch}" + (f" (phase {phase})" if len(self.schedule) > 1 else "")
 
@@ -311,15 +357,7 @@ class Trainer:
             "train_seconds": round(st.train_seconds, 2),
         }
         if (st.epoch + 1) % self.cfg.eval_every == 0:
-            metrics, _ = evaluate(
-                self.model,
-                self.valid,
-                self.model.history_len,
-                self.cfg.cutoffs(),
-                batch_size=self.cfg.eval_batch_size,
-                mask_seen=self.cfg.mask_seen,
-                progress=self.progress,
-            )
+            metrics = self._validate(self.progress)
             score = metrics[self.cfg.valid_metric]
             row.update({k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
             if score > st.best_score:
@@ -331,10 +369,7 @@ class Trainer:
         self._say(self._epoch_line(row))
         st.epoch, st.global_epoch, st.step = st.epoch + 1, st.global_epoch + 1, 0
         self._save_last()
-        if distributed.is_main():
-            tmp = self.run_dir / ".log.jsonl.tmp"  # rewritten whole, so it always matches the checkpoint
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in st.history), encoding="utf-8")
-            tmp.replace(self.run_dir / "log.jsonl")
+        self._write_log()
 
     def _epoch_line(self, row: dict) -> str:
         metric = self.cfg.valid_metric

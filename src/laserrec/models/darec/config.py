@@ -108,17 +108,3 @@ TRAIN_DEFAULTS = {
     "grad_clip": 1.0,
     "valid_users": 1000,
 }
-
-RECIPES: dict[str, dict] = {
-    "cpu": {"max_history": 5, "max_title_tokens": 16, "max_prompt_tokens": 160, "adapter_size": 16},
-    "paper": {
-        "max_history": 10,
-        "max_title_tokens": 64,
-        "max_prompt_tokens": 1024,
-        "adapter_size": 64,
-        "batch_size": 16,
-        "samples_per_epoch": 0,
-        "epochs": 10,
-        "patience": 3,
-    },
-}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from laserrec.data.dataset import PreparedData
 from laserrec.llm.backbone import shared_backbone
-from laserrec.models.darec.config import RECIPES, TRAIN_DEFAULTS, DARecConfig
+from laserrec.models.darec.config import TRAIN_DEFAULTS, DARecConfig
 from laserrec.models.darec.model import DARec
-from laserrec.models.registry import LoadCF, ModelSpec, register
+from laserrec.models.registry import LoadCF, ModelSpec, read_recipes, register
 
 
 def build(config: DARecConfig, data: PreparedData, load_cf: LoadCF) -> DARec:
@@ -14,4 +16,13 @@ def build(config: DARecConfig, data: PreparedData, load_cf: LoadCF) -> DARec:
     return DARec(config, data.n_items, data.items, shared_backbone(config.llm, config.dtype), cf)
 
 
-register("darec", ModelSpec(DARecConfig, build, TRAIN_DEFAULTS, RECIPES, default_recipe="cpu"))
+register(
+    "darec",
+    ModelSpec(
+        DARecConfig,
+        build,
+        TRAIN_DEFAULTS,
+        read_recipes(Path(__file__).with_name("recipes")),
+        default_recipe="cpu",
+    ),
+)

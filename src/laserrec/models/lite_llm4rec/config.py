@@ -90,19 +90,3 @@ TRAIN_DEFAULTS = {
     "eval_batch_size": 256,
     "grad_clip": 1.0,
 }
-
-RECIPES: dict[str, dict] = {
-    "cpu": {"item_llm_mode": "frozen_cached", "rec_llm": "small", "max_history": 20, "max_title_tokens": 24},
-    "paper": {
-        "item_llm_mode": "trainable",
-        "rec_llm": "backbone",
-        "rec_llm_trainable": True,
-        "dtype": "fp32",
-        "max_title_tokens": 64,
-        "batch_size": 8,
-        "lr": 1e-4,
-        "epochs": 10,
-        "patience": 3,
-        "eval_batch_size": 32,
-    },
-}
