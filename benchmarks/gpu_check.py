@@ -89,10 +89,10 @@ def _timed(device, fn):
 def laser(data: Path, cf: Path, llm: str, device, steps: int, batch: int, ceiling: float, quick: bool):
     """Training steps, whole-catalog encoding and a full test evaluation of Laser: the paper's method at
     the CPU sizes (``paper-cpu``, as ``laserrec bench`` times it), so the figures compare with the CPU's."""
-    from laserrec.bench.paths import fed_tokens, forward_flops
     from laserrec.data.dataset import PreparedData, leave_one_out
     from laserrec.device import peak_memory_gb, reset_peak_memory
     from laserrec.evaluation.evaluator import evaluate
+    from laserrec.studies.bench.paths import fed_tokens, forward_flops
     from laserrec.training.loading import build_model
     from laserrec.training.runs import resolve_configs
     from laserrec.training.samples import SampleSet

@@ -25,9 +25,9 @@ import torch
 
 
 def child(spec: dict) -> dict:
-    from laserrec.bench.paths import fed_tokens, matmul_gflops
     from laserrec.data.dataset import PreparedData, leave_one_out
-    from laserrec.plan import plan
+    from laserrec.studies.bench.paths import fed_tokens, matmul_gflops
+    from laserrec.studies.plan import plan
     from laserrec.training.loading import build_model
     from laserrec.training.runs import resolve_configs
     from laserrec.training.samples import SampleSet

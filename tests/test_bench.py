@@ -3,7 +3,7 @@
 import json
 
 from conftest import make_data
-from laserrec.bench.run import run_bench
+from laserrec.studies.bench.run import run_bench
 
 
 def test_quick_bench_runs_every_measurement_and_writes_the_json(tmp_path, tiny_llama):

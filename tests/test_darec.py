@@ -14,7 +14,7 @@ from laserrec.models.darec.adapters import LayerAdapters, decoder_layers
 from laserrec.models.darec.config import DARecConfig
 from laserrec.models.darec.inputs import TEXT, additive_mask, context_mask, layout
 from laserrec.models.darec.model import DARec, hard_negative_loss
-from laserrec.training.adapter_search import search_adapter_layout
+from laserrec.studies.adapter_search import search_adapter_layout
 from laserrec.training.loading import build_model, load_run
 from laserrec.training.runs import train_run
 from tiny_backbones import build_tiny_backbone

@@ -8,8 +8,8 @@ import pytest
 from conftest import make_data
 from doc_tables import held, json_numbers, table_figures, tables_in
 from laserrec.errors import ConfigError
-from laserrec.experiments import EXPERIMENTS, run_experiment
-from laserrec.experiments.budget import Budget, parse_budget
+from laserrec.studies.experiments import EXPERIMENTS, run_experiment
+from laserrec.studies.experiments.budget import Budget, parse_budget
 
 ID = {"hidden_size": 16, "inner_size": 32, "max_len": 8, "epochs": 2, "batch_size": 8}
 SMALLEST = "minutes=0.5"
@@ -97,7 +97,7 @@ def test_a_runs_folder_holding_a_cell_of_other_settings_is_refused(world):
 
 
 def test_report_gathers_every_experiment_into_markdown_and_html(world, tmp_path):
-    from laserrec.experiments.report import write_report
+    from laserrec.studies.experiments.report import write_report
 
     experiment(world, "cf-model")
     experiment(world, "ablation")

@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import FakeCF
-from laserrec.bench.paths import encode_fast, encode_plain, forward_flops
 from laserrec.data.dataset import ItemText
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.model import Laser
+from laserrec.studies.bench.paths import encode_fast, encode_plain, forward_flops
 from tiny_backbones import build_tiny_backbone
 
 WORDS = ["saw", "drill", "hammer", "lamp", "pen", "cup", "rope", "tent", "boot", "coat", "ring", "bell"]

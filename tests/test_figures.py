@@ -192,7 +192,7 @@ def test_headings_give_github_anchors(tmp_path):
 
 
 def test_the_main_jobs_printed_table_is_held_by_the_results_json_written_beside_it(tmp_path):
-    from laserrec.report import metrics_table
+    from laserrec.pipeline import metrics_table
 
     test = {"recall@10": 0.10498, "ndcg@10": 0.05213, "mrr": 0.05081, "users": 943, "mask_seen": False}
     row = {"model": "sasrec", "test": test, "wall_seconds": 119.3, "inference": {"users_per_second": 5144.62}}

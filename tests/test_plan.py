@@ -12,7 +12,7 @@ from conftest import FakeCF
 from laser_fixtures import N_ITEMS, make
 from laserrec.errors import ConfigError
 from laserrec.models.laser.plus import LaserPlusConfig
-from laserrec.plan import count_llm, llm_config, plan
+from laserrec.studies.plan import count_llm, llm_config, plan
 
 SMALL = dict(dtype="fp32", n_prefix=3, n_experts=3, top_k=2, d_model=16, n_heads=2, max_history=4)
 

@@ -8,9 +8,9 @@ import pytest
 
 from cli_run import run
 from laserrec.errors import ConfigError
-from laserrec.experiments.budget import Budget
-from laserrec.experiments.runner import Cell, Context
 from laserrec.models.registry import MODELS, ModelSpec, get_spec, read_recipes
+from laserrec.studies.experiments.budget import Budget
+from laserrec.studies.experiments.runner import Cell, Context
 from laserrec.training.runs import resolve_configs
 
 

@@ -1,4 +1,5 @@
-"""The ``laserrec`` command: prepare data, train, evaluate, compare, recommend, add items.
+"""The ``laserrec`` command: prepare data, train, evaluate, compare, recommend, add items, and the studies'
+commands (``laserrec.studies.cli``).
 
 Errors a user can cause print one line naming the file or value and exit with status 2.
 """
@@ -15,8 +16,9 @@ from laserrec.allocator import keep_freed_memory
 from laserrec.cli.app import app
 from laserrec.errors import LaserrecError
 
-# each module registers its commands on app; --help lists them in this order
-for _module in ("data", "runs", "use", "studies"):
+# each module registers its commands on app; --help lists them in this order, then the study commands
+# (added by app itself, on demand: see cli/app.py)
+for _module in ("data", "runs", "use", "pipeline"):
     importlib.import_module(f"laserrec.cli.{_module}")
 
 

@@ -7,7 +7,7 @@ state, through the user head, is the user vector z; items are rows of a trained 
 (plus the projected SASRec item embedding with ``cf_run``). Loss: cross-entropy of z . r_i over all
 items, plus ``hard_weight`` times an InfoNCE of the target against hard negatives (``hard_negative_loss``).
 The per-layer serial/parallel choice (the paper's dynamic adaptation) is searched by
-``training/adapter_search.py`` with Optuna's TPE, a Bayesian optimiser.
+``studies/adapter_search.py`` with Optuna's TPE, a Bayesian optimiser.
 
 Deviations:
 - Hard negatives are our reading of the paper's "distinguish hard samples": the items scored most like the

@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from laserrec.allocator import OPT_OUT
-from laserrec.bench.child import SIZES
 from laserrec.errors import LaserrecError
 from laserrec.llm.backbone import resolve_dtype
+from laserrec.studies.bench.child import SIZES
 
 CONVENTIONS = {
     "forward_flops_per_prompt": "2 * N * T + 4 * n_layers * T^2 * d_attn; T = prefix + prompt + suffix "
@@ -54,7 +54,7 @@ CONVENTIONS = {
 def _spawn(spec: dict, env: dict | None = None, timeout: float = 3600) -> dict:
     """Run one measurement in a fresh interpreter; a failure is returned as {"error": ...}."""
     child_env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "TQDM_DISABLE": "1", **(env or {})}
-    cmd = [sys.executable, "-m", "laserrec.bench.child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "laserrec.studies.bench.child", json.dumps(spec)]
     print(f"  measuring {spec['task']} {spec.get('label', '')}".rstrip(), file=sys.stderr, flush=True)
     try:
         proc = subprocess.run(cmd, env=child_env, capture_output=True, text=True, timeout=timeout)

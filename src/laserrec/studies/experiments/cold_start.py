@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from laserrec.evaluation.groups import grouped_metrics, popularity_groups, popularity_rule
-from laserrec.experiments.common import compact
-from laserrec.experiments.plots import grouped_bars
-from laserrec.experiments.runner import Cell, Context
+from laserrec.studies.experiments.common import compact
+from laserrec.studies.experiments.plots import grouped_bars
+from laserrec.studies.experiments.runner import Cell, Context
 
 TITLE = "Cold-start items: cold vs warm targets"
 GROUPS = ("cold", "warm", "all")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from laserrec.config import save_json
 from laserrec.errors import ConfigError
-from laserrec.experiments.budget import Budget, parse_budget
-from laserrec.experiments.common import duration
+from laserrec.studies.experiments.budget import Budget, parse_budget
+from laserrec.studies.experiments.common import duration
 
 EXPERIMENTS = {
     "main": "main",
@@ -33,7 +33,7 @@ EXPERIMENTS = {
 def experiment_module(name: str):
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    return importlib.import_module(f"laserrec.experiments.{EXPERIMENTS[name]}")
+    return importlib.import_module(f"laserrec.studies.experiments.{EXPERIMENTS[name]}")
 
 
 def run_experiment(
@@ -61,7 +61,7 @@ def run_experiment(
     >>> run_experiment("main", "data/scientific", "runs/exp/main", only=["darec"])  # doctest: +SKIP
     """
     from laserrec.data.dataset import PreparedData
-    from laserrec.experiments.runner import Context
+    from laserrec.studies.experiments.runner import Context
 
     module = experiment_module(name)
     budget = parse_budget(budget) if isinstance(budget, str) else budget

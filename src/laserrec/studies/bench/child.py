@@ -1,4 +1,4 @@
-"""One ``laserrec bench`` measurement, run in its own interpreter (``python -m laserrec.bench.child
+"""One ``laserrec bench`` measurement, run in its own interpreter (``python -m laserrec.studies.bench.child
 '<json spec>'``) so that its peak RSS is its own and thread settings are fixed before torch starts.
 
 Tasks: "matmul" (the ceiling), "main" (the fast path: encoding, training, evaluation), "plain" (the
@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from laserrec.allocator import keep_freed_memory
-from laserrec.bench.paths import (
+from laserrec.llm import attention
+from laserrec.studies.bench.paths import (
     build_prompts,
     encode_fast,
     encode_plain,
@@ -25,7 +26,6 @@ from laserrec.bench.paths import (
     forward_flops,
     matmul_gflops,
 )
-from laserrec.llm import attention
 
 SIZES = {  # prompts per measurement; "quick" only checks that everything runs
     "full": {"items": 256, "users": 256, "train_steps": 12, "lever_items": 128, "matmul": 2048, "reps": 10},
@@ -206,5 +206,5 @@ def _child_main(spec: dict) -> dict:
     return out
 
 
-if __name__ == "__main__":  # one child measurement: python -m laserrec.bench.child '<json spec>'
+if __name__ == "__main__":  # one child measurement: python -m laserrec.studies.bench.child '<json spec>'
     print(json.dumps(_child_main(json.loads(sys.argv[1]))))

@@ -9,9 +9,16 @@ from __future__ import annotations
 from math import nan
 from pathlib import Path
 
-from laserrec.experiments.common import HEAD, compact, duration, mean_spread, metric_columns, seed_summary
-from laserrec.experiments.plots import grouped_bars
-from laserrec.experiments.runner import Cell, Context
+from laserrec.studies.experiments.common import (
+    HEAD,
+    compact,
+    duration,
+    mean_spread,
+    metric_columns,
+    seed_summary,
+)
+from laserrec.studies.experiments.plots import grouped_bars
+from laserrec.studies.experiments.runner import Cell, Context
 
 TITLE = "Main table: every model on one protocol"
 PARTIAL = True  # `--partial` shows the cells finished so far (seeds: those that ran)

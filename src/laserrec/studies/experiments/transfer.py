@@ -33,11 +33,11 @@ import torch
 
 from laserrec.config import save_json
 from laserrec.evaluation.evaluator import evaluate
-from laserrec.experiments.budget import recipe_layer
-from laserrec.experiments.common import METRICS, compact
-from laserrec.experiments.plots import line_panels
-from laserrec.experiments.runner import Cell, Context
 from laserrec.models.base import CollaborativeEncoder
+from laserrec.studies.experiments.budget import recipe_layer
+from laserrec.studies.experiments.common import METRICS, compact
+from laserrec.studies.experiments.plots import line_panels
+from laserrec.studies.experiments.runner import Cell, Context
 
 TITLE = "Zero-shot and low-resource transfer"
 PARTIAL = True  # `--partial` / `--only`: a point whose cell has not run is left out

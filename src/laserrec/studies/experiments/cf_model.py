@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laserrec.experiments.common import HEAD, compact, metric_columns
-from laserrec.experiments.plots import grouped_bars
-from laserrec.experiments.runner import Cell, Context
+from laserrec.studies.experiments.common import HEAD, compact, metric_columns
+from laserrec.studies.experiments.plots import grouped_bars
+from laserrec.studies.experiments.runner import Cell, Context
 
 TITLE = "The ID model Laser reads: SASRec vs BERT4Rec"
 ID_MODELS = (("sasrec", "SASRec"), ("bert4rec", "BERT4Rec"))
@@ -28,7 +28,7 @@ def run(ctx: Context) -> dict:
 
 def table(payload: dict) -> str:
     lines = [f"| model | {HEAD} | train time |", "|---|---|---|---|---|"]
-    from laserrec.experiments.common import duration
+    from laserrec.studies.experiments.common import duration
 
     for r in payload["rows"]:
         lines.append(

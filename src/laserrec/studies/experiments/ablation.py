@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laserrec.experiments.budget import Budget
-from laserrec.experiments.common import HEAD, compact, metric_columns
-from laserrec.experiments.plots import horizontal_bars
-from laserrec.experiments.runner import Cell, Context
+from laserrec.studies.experiments.budget import Budget
+from laserrec.studies.experiments.common import HEAD, compact, metric_columns
+from laserrec.studies.experiments.plots import horizontal_bars
+from laserrec.studies.experiments.runner import Cell, Context
 
 TITLE = "Ablations of Laser (the paper's Table 3)"
 

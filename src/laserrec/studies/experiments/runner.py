@@ -19,7 +19,7 @@ import numpy as np
 from laserrec.config import save_json
 from laserrec.data.dataset import PreparedData, Split, leave_one_out
 from laserrec.errors import ConfigError
-from laserrec.experiments.budget import Budget
+from laserrec.studies.experiments.budget import Budget
 
 log = logging.getLogger(__name__)
 
