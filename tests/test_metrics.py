@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from laserrec.data.dataset import EvalSet
-from laserrec.evaluation.evaluator import evaluate, pad_left
+from laserrec.evaluation.evaluator import evaluate
 from laserrec.evaluation.metrics import mask_history, metrics_from_ranks, target_ranks
-from laserrec.models.base import Batch, Recommender
+from laserrec.models.base import Batch, Recommender, pad_left
 
 
 def test_ranks_pessimistic_ties_and_padding_never_ranked():

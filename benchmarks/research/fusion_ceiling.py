@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from laserrec.data.dataset import EvalSet, PreparedData, leave_one_out
-from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
 from laserrec.llm.backbone import shared_backbone
+from laserrec.models.base import pad_left
 from laserrec.models.fusion.model import standardised
 from laserrec.models.text.model import encode_lines, item_line, recency_users
 from laserrec.training.loading import load_frozen_cf

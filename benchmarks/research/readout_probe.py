@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from laserrec.config import from_dict, parse_overrides
 from laserrec.data.dataset import PreparedData, leave_one_out
-from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import metrics_from_ranks, target_ranks
+from laserrec.models.base import pad_left
 from laserrec.models.laser.config import LaserConfig
 from laserrec.models.laser.inputs import PROMPT, pool
 from laserrec.training.loading import build_model

@@ -25,9 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from laserrec.data.dataset import leave_one_out
-from laserrec.evaluation.evaluator import pad_left
 from laserrec.evaluation.metrics import mask_history, metrics_from_ranks, target_ranks
-from laserrec.models.base import Batch
+from laserrec.models.base import Batch, pad_left
 from laserrec.training.loading import load_run
 
 METRICS = ("recall@10", "ndcg@10", "mrr")

@@ -16,19 +16,9 @@ from tqdm.auto import tqdm
 from laserrec import distributed
 from laserrec.data.dataset import EvalSet
 from laserrec.evaluation.metrics import mask_history, metrics_from_ranks, target_ranks
-from laserrec.models.base import Batch, Recommender
+from laserrec.models.base import Batch, Recommender, pad_left
 
 MAX_SCORES = 1 << 26  # scores per batch (256 MB in float32): 16,384 users of 4,096 items, 64 of a million
-
-
-def pad_left(seqs: list[np.ndarray], max_len: int) -> torch.Tensor:
-    """Most recent ``max_len`` items of each sequence, left-padded with 0. Output shape: (B, max_len)."""
-    out = np.zeros((len(seqs), max_len), dtype=np.int64)
-    for row, s in enumerate(seqs):
-        s = s[-max_len:]
-        if len(s):
-            out[row, max_len - len(s) :] = s
-    return torch.from_numpy(out)
 
 
 @torch.inference_mode()

@@ -24,9 +24,8 @@ import torch
 
 from laserrec.data.dataset import ItemText
 from laserrec.errors import ConfigError, DataError
-from laserrec.evaluation.evaluator import pad_left
 from laserrec.inference.index import TEXT_FIELDS, ItemIndex
-from laserrec.models.base import Batch
+from laserrec.models.base import Batch, pad_left
 
 log = logging.getLogger(__name__)
 

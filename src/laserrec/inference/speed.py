@@ -7,8 +7,7 @@ import time
 import torch
 
 from laserrec.data.dataset import EvalSet
-from laserrec.evaluation.evaluator import pad_left
-from laserrec.models.base import Batch, Recommender
+from laserrec.models.base import Batch, Recommender, pad_left
 
 
 @torch.inference_mode()

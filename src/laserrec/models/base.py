@@ -47,6 +47,16 @@ class Batch:
         return Batch(self.history.to(device), self.target.to(device))
 
 
+def pad_left(seqs: list[np.ndarray], max_len: int) -> torch.Tensor:
+    """Most recent ``max_len`` items of each sequence, left-padded with 0. Output shape: (B, max_len)."""
+    out = np.zeros((len(seqs), max_len), dtype=np.int64)
+    for row, s in enumerate(seqs):
+        s = s[-max_len:]
+        if len(s):
+            out[row, max_len - len(s) :] = s
+    return torch.from_numpy(out)
+
+
 class Recommender(nn.Module):
     """Base class. Subclasses take their config and sizes (``n_items``), never the dataset."""
 

@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 from laserrec.data.dataset import EvalSet
-from laserrec.evaluation.evaluator import pad_left
-from laserrec.models.base import Batch
+from laserrec.models.base import Batch, pad_left
 
 
 def sequence_windows(train: list[np.ndarray], max_len: int) -> list[np.ndarray]:

@@ -89,7 +89,7 @@ def _build(spec: dict):
 
 
 def _users(model, split, n: int):
-    from laserrec.evaluation.evaluator import pad_left
+    from laserrec.models.base import pad_left
 
     users = split.valid.sample(n, seed=0)
     return users, pad_left(users.histories, model.history_len)
