@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import laserrec
+from cli_run import one_line
 from laserrec.data.dataset import leave_one_out
 from laserrec.errors import ConfigError, DataError
 from laserrec.evaluation.evaluator import evaluate
@@ -201,6 +202,18 @@ def test_item_vectors_reproduce_each_models_own_scores(runs):
             by_hand -= rec.net.repeat_offset() * torch.from_numpy(seen)
         torch.testing.assert_close(full, by_hand)
         assert (rec.net.repeat_offset() != 0) == (model == "laser")
+
+
+def test_a_damaged_histories_file_is_one_line_naming_the_file_and_line(runs, tmp_path):
+    path = tmp_path / "h.jsonl"
+    for text, where in (
+        ('["i3"]\n\n["i4",\n', ", line 3: malformed JSON"),
+        ('["i3"]\n"i4"\n', ', line 2: expected a list of raw item ids or {"history": [...]}'),
+        ("\n", ": file is empty"),
+    ):
+        path.write_text(text)
+        code, out = run("recommend", str(runs / "sasrec"), "--histories", str(path))
+        assert code == 2 and one_line(out) and f"{path}{where}" in out
 
 
 def test_cli_recommend_index_and_add_items(runs, tmp_path):

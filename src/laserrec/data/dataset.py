@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from laserrec.data.io import iter_json_lines
 from laserrec.errors import DataError
 
 TEXT_FIELDS = ("title", "brand", "categories", "description")
@@ -270,17 +271,11 @@ def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_items(path: Path) -> list[ItemText]:
-    items = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            try:
-                row = json.loads(line)
-            except ValueError as e:
-                raise DataError(f"{path}, line {n}: not valid JSON (damaged or truncated?): {e}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}, line {n}: expected a JSON object, got {type(row).__name__}")
-            items.append(ItemText(**{k: str(row.get(k) or "") for k in TEXT_FIELDS}))
-    return items
+    try:
+        rows = [row for _, row in iter_json_lines(path)]
+    except DataError as e:
+        raise DataError(f"{e} (damaged or truncated?); prepare it again") from None
+    return [ItemText(**{k: str(row.get(k) or "") for k in TEXT_FIELDS}) for row in rows]
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Small file helpers shared by the raw-format readers; every failure is a ``DataError`` naming the file.
+"""Small file helpers shared by everything that reads a user's files (the raw-format readers, the
+prepared dataset, the histories of ``laserrec recommend``); every failure is a ``DataError`` naming the file.
 
 Paths ending in ``.gz`` are read through gzip. Line numbers are 1-based, as an editor shows them.
 """
@@ -58,23 +59,29 @@ def load_json(path: Path) -> object:
         raise DataError(f"{at(path, e.lineno)}, column {e.colno}: malformed JSON ({e.msg})") from None
 
 
-def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line number, object)`` for each non-blank line of a JSON-lines file."""
+def json_lines(path: Path) -> Iterator[tuple[int, object]]:
+    """Yield ``(line number, value)`` for each non-blank line of a JSON-lines file."""
     seen = False
     with open_text(path) as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{at(path, n)}: malformed JSON ({e.msg}, column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{at(path, n)}: expected a JSON object, got {type(row).__name__}")
             seen = True
-            yield n, row
+            yield n, value
     if not seen:
         raise DataError(f"{path}: file is empty")
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for each non-blank line of a JSON-lines file of objects."""
+    for n, row in json_lines(path):
+        if not isinstance(row, dict):
+            raise DataError(f"{at(path, n)}: expected a JSON object, got {type(row).__name__}")
+        yield n, row
 
 
 def field(row: dict, key: str, path: Path, line: int | str) -> object:
@@ -97,6 +104,7 @@ def ident(value: object, what: str, path: Path, line: int | str) -> str:
 
 
 def sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

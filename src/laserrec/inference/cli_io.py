@@ -5,31 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from laserrec.data.io import at, json_lines
 from laserrec.errors import ConfigError, DataError
 
 
 def read_histories(path: Path) -> tuple[list[str | None], list[list[str]]]:
     """Per line a JSON list of raw ids, or an object with "history" (and optionally "user", echoed back)."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     labels, histories = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            label = None
-            if isinstance(row, dict):
-                label, row = row.get("user"), row.get("history")
-            if not isinstance(row, list):
-                raise DataError(f'{path}:{n}: expected a list of raw item ids or {{"history": [...]}}')
-            labels.append(None if label is None else str(label))
-            histories.append([str(i) for i in row])
-    if not histories:
-        raise DataError(f"{path}: no histories")
+    for n, row in json_lines(path):
+        label = None
+        if isinstance(row, dict):
+            label, row = row.get("user"), row.get("history")
+        if not isinstance(row, list):
+            raise DataError(f'{at(path, n)}: expected a list of raw item ids or {{"history": [...]}}')
+        labels.append(None if label is None else str(label))
+        histories.append([str(i) for i in row])
     return labels, histories
 
 

@@ -13,7 +13,6 @@ user already has.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from laserrec.data.dataset import ItemText
+from laserrec.data.io import sha256
 from laserrec.errors import ConfigError, DataError
 from laserrec.inference.index import TEXT_FIELDS, ItemIndex
 from laserrec.models.base import Batch, pad_left
@@ -43,14 +43,6 @@ class Recommendations(list):
         self.skipped = list(skipped)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_index(
     net, raw_ids: list[str], texts: list[dict], n_trained: int, model: str, checkpoint: Path
 ) -> ItemIndex:
@@ -69,7 +61,7 @@ def build_index(
         net.scoring if vectors is not None else "full",
         n_trained,
         model,
-        file_sha256(checkpoint) if checkpoint.exists() else "",
+        sha256(checkpoint) if checkpoint.exists() else "",
     )
 
 
@@ -107,7 +99,7 @@ def load(run_dir: str | Path, device: str | torch.device = "auto") -> LoadedRun:
     index, added = None, []
     if (folder / "manifest.json").is_file():
         index = ItemIndex.load(folder)
-        if index.checkpoint and index.checkpoint != file_sha256(run_dir / "best.pt"):
+        if index.checkpoint and index.checkpoint != sha256(run_dir / "best.pt"):
             log.warning(f"{folder}: written from another checkpoint than best.pt; rebuilding it from best.pt")
             added = [
                 {"item": index.raw_ids[i], **index.texts[i]} for i in range(index.n_trained, index.n_items)
