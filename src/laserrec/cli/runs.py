@@ -102,13 +102,11 @@ def evaluate(
     """Full-ranking evaluation of a run's best checkpoint; prints and writes eval_<split>.json.
     Under torchrun the users are split across the processes (the same metrics, exactly)."""
     from laserrec import distributed
-    from laserrec.training.loading import evaluate_run
+    from laserrec.training.loading import evaluate_by_popularity, evaluate_run
 
     if by is not None:
         if by != "popularity":
             raise LaserrecError(f"--by {by!r}: expected popularity")
-        from laserrec.evaluation.groups import evaluate_by_popularity
-
         typer.echo(json.dumps(evaluate_by_popularity(run_dir, split), indent=2))
         return
     with distributed.leaving_at_end():

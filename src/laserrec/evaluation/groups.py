@@ -9,8 +9,6 @@ cold. A test user is in the cold group when their target is cold.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -49,44 +47,6 @@ def grouped_metrics(ranks, groups: dict[str, np.ndarray], ks=(5, 10, 20)) -> dic
         found = metrics_from_ranks(chosen, list(ks)) if len(chosen) else {}
         out[group] = {**found, "users": int(len(chosen))}
     return out
-
-
-def run_ranks(run_dir: str | Path, split_name: str = "test", progress: bool = False) -> np.ndarray:
-    """0-based target ranks of a finished run's best checkpoint on ``split_name`` (every user of that split,
-    history not masked unless the run trained so). Cached as ``ranks_<split>.npy`` in the run folder,
-    recomputed when its ``metrics.json`` or ``best.pt`` is newer."""
-    from laserrec.data.dataset import leave_one_out
-    from laserrec.evaluation.evaluator import evaluate
-    from laserrec.training.loading import load_run
-
-    run_dir = Path(run_dir)
-    cache = run_dir / f"ranks_{split_name}.npy"
-    sources = [p for p in (run_dir / "metrics.json", run_dir / "best.pt") if p.exists()]
-    if cache.exists() and all(cache.stat().st_mtime_ns >= p.stat().st_mtime_ns for p in sources):
-        return np.load(cache)
-    net, data, train_cfg, _ = load_run(run_dir)
-    eval_set = leave_one_out(data).eval_set(split_name)
-    _, ranks = evaluate(
-        net, eval_set, net.history_len, (10,), train_cfg.eval_batch_size, train_cfg.mask_seen, progress
-    )
-    tmp = cache.with_suffix(".tmp.npy")
-    np.save(tmp, ranks.numpy())
-    tmp.replace(cache)
-    return ranks.numpy()
-
-
-def evaluate_by_popularity(run_dir: str | Path, split_name: str = "test", share: float = COLD_SHARE) -> dict:
-    """Cold / warm / all metrics of a run (``laserrec evaluate RUN --by popularity``)."""
-    from laserrec.data.dataset import leave_one_out
-    from laserrec.training.inputs import find_data
-    from laserrec.training.loading import read_run_config
-
-    run_dir = Path(run_dir)
-    ranks = run_ranks(run_dir, split_name)
-    _, data = find_data(run_dir, read_run_config(run_dir), None, False)
-    split = leave_one_out(data)
-    groups = popularity_groups(split, share, split_name)
-    return {**grouped_metrics(ranks, groups), "rule": popularity_rule(split, share)}
 
 
 def popularity_rule(split, share: float = COLD_SHARE) -> dict:

@@ -1,5 +1,6 @@
 """Reading a run folder: its config.json, its model rebuilt and its best checkpoint loaded, the frozen ID
-run a model reads (``--cf``), and a run evaluated again. ``training.runs`` writes what this reads.
+run a model reads (``--cf``), and a run evaluated again (every user, or the cold and warm groups of
+``evaluation.groups``). ``training.runs`` writes what this reads.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from laserrec import distributed
@@ -17,6 +19,7 @@ from laserrec.data.dataset import PreparedData, leave_one_out
 from laserrec.device import resolve_device
 from laserrec.errors import ConfigError
 from laserrec.evaluation.evaluator import evaluate
+from laserrec.evaluation.groups import COLD_SHARE, grouped_metrics, popularity_groups, popularity_rule
 from laserrec.models.base import Recommender
 from laserrec.models.registry import get_spec
 from laserrec.training.config import TrainConfig
@@ -208,3 +211,33 @@ def evaluate_run(
 def set_threads(cfg: TrainConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+
+
+def run_ranks(run_dir: str | Path, split_name: str = "test", progress: bool = False) -> np.ndarray:
+    """0-based target ranks of a finished run's best checkpoint on ``split_name`` (every user of that split,
+    history not masked unless the run trained so). Cached as ``ranks_<split>.npy`` in the run folder,
+    recomputed when its ``metrics.json`` or ``best.pt`` is newer."""
+    run_dir = Path(run_dir)
+    cache = run_dir / f"ranks_{split_name}.npy"
+    sources = [p for p in (run_dir / "metrics.json", run_dir / "best.pt") if p.exists()]
+    if cache.exists() and all(cache.stat().st_mtime_ns >= p.stat().st_mtime_ns for p in sources):
+        return np.load(cache)
+    net, data, train_cfg, _ = load_run(run_dir)
+    eval_set = leave_one_out(data).eval_set(split_name)
+    _, ranks = evaluate(
+        net, eval_set, net.history_len, (10,), train_cfg.eval_batch_size, train_cfg.mask_seen, progress
+    )
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, ranks.numpy())
+    tmp.replace(cache)
+    return ranks.numpy()
+
+
+def evaluate_by_popularity(run_dir: str | Path, split_name: str = "test", share: float = COLD_SHARE) -> dict:
+    """Cold / warm / all metrics of a run (``laserrec evaluate RUN --by popularity``)."""
+    run_dir = Path(run_dir)
+    ranks = run_ranks(run_dir, split_name)
+    _, data = find_data(run_dir, read_run_config(run_dir), None, False)
+    split = leave_one_out(data)
+    groups = popularity_groups(split, share, split_name)
+    return {**grouped_metrics(ranks, groups), "rule": popularity_rule(split, share)}

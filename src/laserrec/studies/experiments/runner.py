@@ -156,7 +156,7 @@ class Context:
 
     def ranks(self, cell: Cell | str, split_name: str = "test") -> np.ndarray:
         """0-based target ranks of every user of the split (cached with the run)."""
-        from laserrec.evaluation.groups import run_ranks
+        from laserrec.training.loading import run_ranks
 
         name = cell if isinstance(cell, str) else cell.name
         return run_ranks(self.run_dir(name), split_name, self.progress)
