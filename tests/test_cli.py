@@ -51,6 +51,8 @@ def test_prepare_train_evaluate_end_to_end(tmp_path):
     assert "Recall@10" in out
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["model_config"]["hidden_size"] == 8 and cfg["train"]["epochs"] == 2
+    manifest = json.loads((tmp_path / "run" / "index" / "manifest.json").read_text())  # for recommend
+    assert manifest["model"] == "sasrec" and manifest["n_items"] == 7
     code, out = run("evaluate", str(tmp_path / "run"), "--split", "valid")  # stdout is pure JSON
     assert code == 0 and json.loads(out)["split"] == "valid"
     assert (tmp_path / "run" / "eval_valid.json").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 from laserrec.config import parse_overrides, save_json
 from laserrec.data.dataset import PreparedData
 from laserrec.errors import ConfigError
+from laserrec.inference.recommender import write_index
 from laserrec.training.runs import train_run
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,9 @@ def run_or_reuse(
     start = time.perf_counter()
     resume = (out / "last.pt").exists()
     result = train_run(
-        model, data_dir, out, overrides=overrides, recipe=recipe, resume=resume, progress=progress
-    )
+        model, data_dir, out, overrides=overrides, recipe=recipe, resume=resume, progress=progress,
+        on_trained=write_index,
+    )  # fmt: skip
     # a resumed run: this call saw only its end; add what the earlier calls spent fitting
     earlier = max(0.0, result["fit_wall_seconds"] - result["wall_seconds_this_process"]) if resume else 0.0
     result["wall_seconds"] = round(time.perf_counter() - start + earlier, 1)

@@ -53,6 +53,7 @@ def train(
     if quiet:  # before tqdm is imported: it reads TQDM_* once; silences nested bars (item encoding) too
         os.environ["TQDM_DISABLE"] = "1"
     from laserrec.config import parse_overrides
+    from laserrec.inference.recommender import write_index
     from laserrec.training.runs import train_run
 
     overrides = parse_overrides(ctx.args)
@@ -68,8 +69,9 @@ def train(
 
     with distributed.leaving_at_end():
         results = train_run(
-            model, data, out, config, overrides, recipe, resume, not quiet, accept_changed, device
-        )
+            model, data, out, config, overrides, recipe, resume, not quiet, accept_changed, device,
+            on_trained=write_index,  # recommend and serve start from the run's item index
+        )  # fmt: skip
     if distributed.launched() and os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports
     print_metrics_table([results])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ from laserrec.training.resume import check_resume_settings
 from laserrec.training.trainer import Trainer, load_best
 
 log = logging.getLogger(__name__)
+
+#: what a caller does with the trained run while it is in memory: ``(run folder, model, dataset)``
+OnTrained = Callable[[Path, Recommender, PreparedData], object]
 
 
 def resolve_recipe(model: str, recipe: str | None) -> tuple[str | None, dict]:
@@ -109,11 +113,15 @@ def train_run(
     progress: bool = True,
     accept_changed: bool = False,
     device: str | torch.device = "cpu",
+    on_trained: OnTrained | None = None,
 ) -> dict:
     """Train ``model`` on the prepared dataset in ``data_dir`` into the run folder ``out`` on ``device``.
 
     ``resume``: continue the run in ``out``; ``model``, ``data_dir`` and settings may be given again
     (see ``training.resume``), and ``accept_changed`` accepts a dataset or cf run whose hash changed.
+    ``on_trained(out, net, data)`` runs once the best checkpoint is loaded and tested, before
+    metrics.json marks the run finished (on rank 0 only): the commands write the run's item index
+    there (``inference.recommender.write_index``; ``laserrec.load`` writes it otherwise, when first needed).
     Under torchrun the process group is joined here (``distributed.start``)."""
     out = Path(out)
     device = distributed.start(resolve_device(device))
@@ -121,7 +129,9 @@ def train_run(
     if resume:
         if recipe is not None:
             raise ConfigError(f"--recipe {recipe}: --resume continues the run with the settings it has")
-        return _resume_run(model, data_dir, out, config_file, overrides, accept_changed, progress, device)
+        return _resume_run(
+            model, data_dir, out, config_file, overrides, accept_changed, progress, device, on_trained
+        )
     if model is None or data_dir is None:
         raise ConfigError("a new run needs --model and --data")
     model_cfg, train_cfg = resolve_configs(
@@ -146,7 +156,7 @@ def train_run(
         "train": dataclasses.asdict(train_cfg),
         "version": __version__,
     }
-    return _fit_and_test(net, data, train_cfg, out, run_config, resume=False, progress=progress)
+    return _fit_and_test(net, data, train_cfg, out, run_config, False, progress, on_trained)
 
 
 def init_from_run(net: Recommender, source: Path) -> None:
@@ -191,6 +201,7 @@ def _resume_run(
     accept_changed: bool,
     progress: bool,
     device: torch.device,
+    on_trained: OnTrained | None,
 ) -> dict:
     """Continue the run in ``out``: what is given again is checked against it, safe changes applied."""
     run_config = read_run_config(out)
@@ -215,8 +226,8 @@ def _resume_run(
         _say(
             f"{out}: no checkpoint yet (the run stopped before its first one): starting it from the beginning"
         )
-        return _fit_and_test(net, data, train_cfg, out, run_config, resume=False, progress=progress)
-    return _fit_and_test(net, data, train_cfg, out, run_config, resume=True, progress=progress)
+        return _fit_and_test(net, data, train_cfg, out, run_config, False, progress, on_trained)
+    return _fit_and_test(net, data, train_cfg, out, run_config, True, progress, on_trained)
 
 
 def _fit_and_test(
@@ -227,6 +238,7 @@ def _fit_and_test(
     run_config: dict,
     resume: bool,
     progress: bool,
+    on_trained: OnTrained | None,
 ) -> dict:
     split = leave_one_out(data)
     trainable, total = net.parameter_counts()
@@ -272,11 +284,10 @@ def _fit_and_test(
             progress,
         )
     results["skipped_users"] = split.skipped_users
-    from laserrec.inference.recommender import write_index
-
-    net.prepare_for_eval()  # collective under torchrun, so before rank 0 alone writes the index
+    net.prepare_for_eval()  # collective under torchrun, so before rank 0 alone runs on_trained
     if distributed.is_main():
-        write_index(out, net, data)  # the run's item index, for recommend and serve
+        if on_trained is not None:
+            on_trained(out, net, data)
         save_json(results, out / "metrics.json")
     distributed.barrier()
     return results
