@@ -203,9 +203,19 @@ def test_added_items_need_the_token_persist_and_survive_a_restart(runs, tmp_path
         top = c.post("/recommend", json={"history": ["i5", "n1"], "k": 31}).json()["items"]
         assert "n1" in [i["id"] for i in top] and c.get("/items/n1").json()["title"] == "garden hose"
         assert c.get("/items", params={"q": "garden"}).json()["items"][0]["id"] == "n1"
+        several = [{"item": f"m{n}", "title": f"watering can {n}"} for n in range(5)]  # 3 model steps
+        reply = c.post("/items", json={"items": several}, headers={"Authorization": "Bearer s3cret"})
+        assert reply.json() == {"added": ["m0", "m1", "m2", "m3", "m4"], "n_items": 36}
+        served = c.post("/recommend", json={"history": ["i5", "m2"], "k": 36}).json()["items"]
     restarted = laserrec.load(run_dir)
-    assert restarted.n_items == 31 and restarted.item("n1")["categories"] == "B,hoses"
-    assert [i["id"] for i in restarted.recommend(["i5", "n1"], k=31)] == [i["id"] for i in top]
+    assert restarted.n_items == 36 and restarted.item("n1")["categories"] == "B,hoses"
+    assert [i["id"] for i in restarted.recommend(["i5", "m2"], k=36)] == [i["id"] for i in served]
+    alone = tmp_path / "alone"  # the same items added by the library in one call: the same scores
+    shutil.copytree(runs / "laser", alone)
+    library = laserrec.load(alone)
+    library.add_items(new["items"] + several)
+    expected = {i["id"]: i["score"] for i in library.recommend(["i5", "m2"], k=36)}
+    assert {i["id"]: i["score"] for i in served} == pytest.approx(expected, abs=1e-5)
 
 
 def test_a_kill_during_writes_loses_no_acknowledged_item_and_leaves_no_partial_one(runs, tmp_path):

@@ -18,25 +18,26 @@ from laserrec.inference.recommender import INDEX_DIR, build_index, model_as_save
 
 class Addition:
     """Items being added to a loaded run, in the steps ``LoadedRun.add_items`` takes: ``encode`` (uses the
-    model: it takes the items, and the new index is made in memory; undone if it fails), ``save`` (no model
-    call: the index written to the run's folder, atomically), ``commit`` (the run ranks with the new index:
-    one assignment), or ``undo`` after a failed save (the model put back as the index on disk says). Until
-    ``commit`` the run ranks exactly as before: the new items are in the model but in no index, so no
-    history, candidate list or ranking can reach them."""
+    model: it takes some of the items; after the last, the new index is made in memory; undone if it
+    fails), ``save`` (no model call: the index written to the run's folder, atomically), ``commit`` (the run
+    ranks with the new index: one assignment), or ``undo`` after a failed save (the model put back as the
+    index on disk says). Until ``commit`` the run ranks exactly as before: the new items are in the model
+    but in no index, so no history, candidate list or ranking can reach them."""
 
     def __init__(self, run, items: str | Path | Iterable[dict]) -> None:
         self.run, self.rows = run, read_new_items(items, run.index.position)
         self.ids = [row["item"] for row in self.rows]
+        self.texts = [{k: row[k] for k in TEXT_FIELDS} for row in self.rows]
         self.index: ItemIndex | None = None
 
-    def encode(self) -> None:
-        run, old = self.run, self.run.index
-        texts = [{k: row[k] for k in TEXT_FIELDS} for row in self.rows]
+    def encode(self, lo: int = 0, hi: int | None = None) -> None:
+        """The model takes items lo..hi-1 of this addition (the next after those it took already)."""
+        run, old, hi = self.run, self.run.index, len(self.rows) if hi is None else hi
         try:
-            run.net.add_items([ItemText(**t) for t in texts])
-            self.index = build_index(
-                run.net, old.raw_ids + self.ids, old.texts + texts, old.n_trained, run.model, old.checkpoint
-            )
+            run.net.add_items([ItemText(**t) for t in self.texts[lo:hi]])
+            if hi == len(self.rows):
+                raw_ids, texts = old.raw_ids + self.ids, old.texts + self.texts
+                self.index = build_index(run.net, raw_ids, texts, old.n_trained, run.model, old.checkpoint)
         except NotImplementedError as e:  # an ID model refuses before it changes anything
             raise ConfigError(f"{run.model}: {e}") from None
         except BaseException:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -233,14 +234,17 @@ class LoadedRun:
         return results
 
     # ------------------------------------------------------------------ new items
-    def add_items(self, items: str | Path | Iterable[dict], *, on_model=None) -> list[str]:
+    def add_items(
+        self, items: str | Path | Iterable[dict], *, on_model=None, step_items: int | None = None
+    ) -> list[str]:
         """Add items by their text, without retraining (text models: Laser, Lite-LLM4Rec); returns their ids.
 
         ``items``: a JSONL file as ``laserrec prepare`` reads (``{"item", "title", "brand", "categories",
         "description"}`` per line) or such dicts. The index on disk is replaced atomically: if anything
         fails, the run's index and this object are unchanged. ``on_model(step)`` runs each step that uses
-        the model (default: here); the service passes one that runs it on the model's thread, between
-        batches of recommendations, while writing the index to disk stays off that thread.
+        the model (default: here), ``step_items`` items encoded per step (default: all in one); the
+        service runs the steps on the model's thread, a few items each, between batches of
+        recommendations, and writes the index to disk off that thread.
 
         >>> rec.add_items([{"item": "new-1", "title": "Solar kettle", "brand": "Sunny"}])   # doctest: +SKIP
         ['new-1']
@@ -249,7 +253,9 @@ class LoadedRun:
 
         on_model = on_model or (lambda step: step())
         adding = Addition(self, items)
-        on_model(adding.encode)
+        step = step_items or len(adding.ids)
+        for lo in range(0, len(adding.ids), step):
+            on_model(partial(adding.encode, lo, min(lo + step, len(adding.ids))))
         try:
             adding.save()
         except BaseException:

@@ -13,9 +13,9 @@ connection open (``serve_errors``).
 
 Model calls run one at a time on one thread (torch uses every core for each); recommend requests are
 batched (see ``batching``). Adding items is a lane of its own: a second thread runs the write, sending
-only the model's steps (encoding the new items; swapping the new index in, one assignment) to the model's
-thread, between batches of recommendations, and writing the index to disk itself. So a write delays reads
-by the encoding of its own items, not by the whole write.
+only the model's steps (encoding the new items, ``WRITE_STEP`` at a time; swapping the new index in, one
+assignment) to the model's thread, queued between batches of recommendations, and writing the index to
+disk itself. So a batch of recommendations waits for at most one step of a write, not the whole write.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ from laserrec.inference.serve_schema import (
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 << 20  # bytes of a request body
+# Items a write encodes per step on the model's thread: a batch of recommendations waits for at most this
+# many (a Laser item costs about what a user does). Encoding them one at a time is slower per item.
+WRITE_STEP = 2
 PAGE_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"  # nothing from elsewhere
 log = logging.getLogger("laserrec.serve")
 
@@ -165,10 +168,8 @@ def create_app(
         """Add items by their text (text models: Laser, Lite-LLM4Rec), without retraining. They are in the
         run's index on disk (replaced atomically) before the answer comes, so they survive a restart."""
         rows = [i.model_dump() for i in body.items]
-        on_model = partial(_wait_for, executor)
-        added = await asyncio.get_running_loop().run_in_executor(
-            writer, partial(run.add_items, rows, on_model=on_model)
-        )
+        write = partial(run.add_items, rows, on_model=partial(_wait_for, executor), step_items=WRITE_STEP)
+        added = await asyncio.get_running_loop().run_in_executor(writer, write)
         return {"added": added, "n_items": run.n_items}
 
     @app.get("/facets", response_model=Facets, responses=_errors())
