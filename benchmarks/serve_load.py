@@ -12,6 +12,11 @@ up, then ``--clients`` clients (one asyncio task each, one request at a time) po
 seconds. Requests/s, latency percentiles, errors (anything but 200, or no answer) and the batches the
 service made are written as JSON and printed as a table. The clients run in this process, on the same
 cores as the service: on a small machine they take part of its CPU (the table says how many cores).
+
+    python benchmarks/serve_load.py --writes --run runs/ml/laser --out benchmarks/results/serve_writes.json
+
+``--writes``: recommend latency idle and while items stream in through ``POST /items``, side by side on one
+service, and its memory every 1,000 requests over ``--soak-requests`` (see ``serve_writes.py``).
 """
 
 from __future__ import annotations
@@ -22,14 +27,12 @@ import gc
 import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import numpy as np
+from serve_clients import Connection, latency_summary, recommend_body, service, warm_up
+from serve_writes import under_writes, writes_table
 
 MODES = {"batching": [], "no batching": ["--no-batching"]}
 
@@ -62,104 +65,61 @@ def offline(run_dir: str, histories: list[list[str]], batch: int, seconds: float
     return {**info, "users_per_s": round(done / wall, 1), "batch_size": batch}
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection, as lean as a client can be, so that the clients take as little of
-    the machine's CPU from the service as possible (httpx costs several times more per request)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port, self.reader, self.writer = host, port, None, None
-
-    async def post(self, path: str, body: dict) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        data = json.dumps(body).encode()
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + data)
-        status_line, *headers = (await self.reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
-        length = next(int(h.split(":")[1]) for h in headers if h.lower().startswith("content-length:"))
-        return int(status_line.split()[1]), await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-
 async def load(port: int, histories: list[list[str]], clients: int, seconds: float) -> dict:
-    latencies, errors, kinds = [], 0, {}
+    seconds_of, kinds = [], []
     stop = time.perf_counter() + seconds
 
     async def client(n: int) -> None:
-        nonlocal errors
         connection, i = Connection("127.0.0.1", port), n * 7919
         while time.perf_counter() < stop:
-            body = {"history": histories[i % len(histories)], "k": 10, "exclude_history": True}
+            kind, took = await connection.timed_post("/recommend", recommend_body(histories, i))
             i += 1
-            sent = time.perf_counter()
-            try:
-                status, _ = await asyncio.wait_for(connection.post("/recommend", body), 60)
-                kind = str(status)
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
-                status, kind = 0, type(e).__name__
-                connection.close()
-            latencies.append(time.perf_counter() - sent)
-            if status != 200:
-                errors += 1
-                kinds[kind] = kinds.get(kind, 0) + 1
+            seconds_of.append(took)
+            kinds.append(kind)
         connection.close()
 
     start = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
     wall = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
     return {
-        "requests": len(latencies),
         "seconds": round(wall, 2),
-        "requests_per_s": round(len(latencies) / wall, 1),
-        "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p95_ms": round(float(np.percentile(ms, 95)), 1),
-        "p99_ms": round(float(np.percentile(ms, 99)), 1),
-        "errors": errors,
-        "error_kinds": kinds,
+        "requests_per_s": round(len(seconds_of) / wall, 1),
+        **latency_summary(seconds_of, kinds),
     }
 
 
 def served(run_dir: str, extra: list[str], histories, clients: int, seconds: float, port: int) -> dict:
-    command = [sys.executable, "-m", "laserrec", "serve", run_dir, "--port", str(port), *extra]
     url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:  # the service's log (an access line per request): no pipe
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            wait_for(url, server, log)
-            with httpx.Client(base_url=url, timeout=120) as warm:  # the first calls build caches
-                for h in histories[:8]:
-                    warm.post("/recommend", json={"history": h, "k": 10, "exclude_history": True})
-                before = warm.get("/health").json()["batching"]
-            result = asyncio.run(load(port, histories, clients, seconds))
-            after = httpx.get(f"{url}/health").json()["batching"]
-        finally:
-            server.terminate()
-            server.wait(30)
+    with service(run_dir, port, extra):
+        before = warm_up(url, histories)
+        result = asyncio.run(load(port, histories, clients, seconds))
+        after = httpx.get(f"{url}/health").json()["batching"]
     calls, answered = after["calls"] - before["calls"], after["requests"] - before["requests"]
     batches = {"calls": calls, "mean_batch": round(answered / calls, 2) if calls else None}
     return {**result, **batches, "command": " ".join(["laserrec", "serve", run_dir, *extra])}
 
 
-def wait_for(url: str, server: subprocess.Popen, log, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"laserrec serve exited:\n{log.read()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise SystemExit(f"laserrec serve did not answer on {url} within {timeout:.0f} s")
+def catalog_categories(run_dir: str) -> list[str]:
+    """The categories of the run's items, most common first (new items take one each, in turn)."""
+    from collections import Counter
+
+    from laserrec.data.dataset import PreparedData
+
+    data = PreparedData.load(json.loads((Path(run_dir) / "config.json").read_text())["data"])
+    counts = Counter(c.strip() for item in data.items[1:] for c in item.categories.split(",") if c.strip())
+    return [c for c, _ in counts.most_common(20)] or ["misc"]
+
+
+def machine(note: str) -> dict:
+    with open("/proc/cpuinfo") as f:
+        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    return {
+        "cpu": names[0] if names else platform.processor(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "note": note,
+    }
 
 
 def table(result: dict) -> str:
@@ -193,22 +153,29 @@ def main() -> None:
     parser.add_argument("--offline-seconds", type=float, default=20.0)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--serve-args", default="", help="`laserrec serve` options of the batching mode")
+    parser.add_argument("--writes", action="store_true", help="the writes scenario (serve_writes.py)")
+    parser.add_argument("--rounds", type=int, default=2, help="--writes: idle + writes rounds")
+    parser.add_argument("--write-batch", type=int, default=1, help="--writes: items per POST /items")
+    parser.add_argument("--soak-requests", type=int, default=20_000, help="--writes: recommends in all")
+    parser.add_argument("--note", default="", help="what else ran on the machine, for the JSON")
     args = parser.parse_args()
 
     result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(args.note),
         "clients": args.clients,
         "duration_s": args.duration,
         "history_len": args.history_len,
         "serve_args": args.serve_args,
         "runs": [],
     }
+    if args.writes:
+        result.update(rounds=args.rounds, soak_requests=args.soak_requests)
     for run_dir in args.run:
         histories = test_histories(run_dir, args.history_len)
+        if args.writes:
+            result["runs"].append(under_writes(run_dir, histories, catalog_categories(run_dir), args))
+            print(f"{run_dir}: done", flush=True)
+            continue
         before = offline(run_dir, histories, args.offline_batch, args.offline_seconds)
         print(f"{run_dir}: offline {before['users_per_s']} users/s", flush=True)
         entry = {"run": run_dir, "served": {}}
@@ -224,7 +191,7 @@ def main() -> None:
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(table(result))
+    print(writes_table(result) if args.writes else table(result))
     print(f"written to {args.out}")
 
 

@@ -8,7 +8,7 @@ import torch
 
 from laserrec.errors import ConfigError
 from laserrec.inference.approximate import ApproximateSearch
-from laserrec.inference.index import ItemIndex
+from laserrec.inference.index import ItemIndex, qualifying
 
 TEXTS = [
     {"title": "Red pen", "brand": "Bic", "categories": "Office, Pens"},
@@ -35,6 +35,32 @@ def test_top_k_by_hand_with_bias_offset_and_exclusions():
     allowed = torch.tensor([True, False, False, True])
     scores, rows = index.top_k(q, 3, allowed=allowed)  # only 2 qualify: the list ends in -inf / -1
     assert rows.tolist() == [[0, 3, -1]] and scores[0, 2] == float("-inf")
+
+
+@pytest.mark.parametrize(
+    ("rows", "top", "without_a", "on_a_line"),
+    [
+        ([], [-1, -1, -1], [-1, -1, -1], [-1, -1, -1]),
+        ([3], [3, -1, -1], [3, -1, -1], [53, -1, -1]),
+        ([3, 0], [0, 3, -1], [3, -1, -1], [53, 50, -1]),
+    ],
+)
+def test_fewer_allowed_than_k_gives_those_without_an_error(rows, top, without_a, on_a_line):
+    """k = 3 with none, one and k - 1 items allowed: the list holds those, then -1 rows at -inf."""
+    q = torch.tensor([[2.0, 1.0], [2.0, 1.0]])  # scores: a 2, b 1.5, c 3, d -1.5
+    allowed = torch.zeros(4, dtype=torch.bool)
+    allowed[rows] = True
+    scores, got = small().top_k(q, 3, allowed=allowed, excluded_rows=[[], [0]])  # the second user has a
+    assert got.tolist() == [top, without_a]
+    assert torch.isinf(scores[got < 0]).all() and not torch.isinf(scores[got >= 0]).any()
+    assert qualifying(4, allowed, [[], [0, 0]], 2) == [len(rows), sum(r >= 0 for r in without_a)]
+    assert qualifying(4, None, None, 2) == [4, 4]
+    line = ItemIndex(
+        torch.tensor([[float(i), 0.0] for i in range(100)]), None, [str(i) for i in range(100)], []
+    )
+    few = torch.zeros(100, dtype=torch.bool)  # under an eighth of the catalog: scored on their own
+    few[[r + 50 for r in rows]] = True
+    assert line.top_k(torch.tensor([[1.0, 0.0]]), 3, few)[1].tolist() == [on_a_line]  # score = row
 
 
 def test_chunked_scoring_and_the_small_candidate_path_equal_one_product():

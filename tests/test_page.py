@@ -101,6 +101,8 @@ def test_search_build_a_history_see_the_top_k_and_filter_it(page, tmp_path):
         "item 10",
         "item 22",
     }
+    # fewer than k pass: the page says these are all of them
+    assert tab.inner_text("#status") == "All 2 items that pass these filters, after 2 history items"
 
     assert not outside
 

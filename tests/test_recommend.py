@@ -110,6 +110,37 @@ def test_every_filter_is_a_mask_before_the_cut_and_k_items_come_back_when_k_qual
     assert len(rec.recommend(history, k=100, candidates=picked)) == 4  # only 4 qualify: never padded
 
 
+# k = 4 and filters, candidates and exclusions that leave 0, 1 and k - 1 = 3 items (of "item 1".."item 30")
+FEW = [
+    ({"where": {"title": "no such title"}}, []),
+    ({"where": {"title": {"contains": "zzz"}}, "exclude": ["i1"]}, []),
+    ({"where": {"categories": "cat 9"}}, []),
+    ({"candidates": ["i1", "i2"], "exclude": ["i2", "i1"]}, []),
+    ({"candidates": ["i3", "i4"], "exclude_history": True}, []),
+    ({"where": {"title": "ITEM 7"}}, ["i7"]),
+    ({"candidates": ["i1", "i2"], "exclude": ["i2"]}, ["i1"]),
+    ({"candidates": ["i3", "i4", "i9"], "exclude_history": True}, ["i9"]),
+    ({"candidates": ["i1", "i2", "i30"]}, ["i1", "i2", "i30"]),
+    (
+        {"where": {"title": {"contains": "item 2"}, "brand": "brand 2"}, "exclude": ["i2", "i20"]},
+        ["i23", "i26", "i29"],
+    ),
+    ({"where": {"title": {"contains": "m 2"}, "brand": "brand 1"}}, ["i22", "i25", "i28"]),
+]
+
+
+@pytest.mark.parametrize(("options", "left"), FEW)
+def test_fewer_qualifying_than_k_gives_those_and_says_how_many(runs, options, left):
+    rec = laserrec.load(runs / "sasrec")
+    order = [i["id"] for i in rec.recommend(["i3", "i4"], k=rec.n_items)]
+    got = rec.recommend(["i3", "i4"], k=4, **options)
+    assert [i["id"] for i in got] == [r for r in order if r in left] and got.qualified == len(left)
+    assert [i["rank"] for i in got] == list(range(1, len(left) + 1))
+    both = rec.recommend_many([["i3", "i4"], ["i5"]], k=4, **options)
+    assert [i["id"] for i in both[0]] == [i["id"] for i in got] and both[0].qualified == len(left)
+    assert rec.recommend(["i3"], k=4).qualified == 30 and len(rec.recommend(["i3"], k=4)) == 4
+
+
 def test_bad_requests_name_the_value(runs):
     rec = laserrec.load(runs / "sasrec")
     with pytest.raises(DataError, match="1 item id.*'nope'"):
@@ -240,6 +271,13 @@ def test_cli_recommend_index_and_add_items(runs, tmp_path):
         "recommend", str(runs / "sasrec"), "--history", "i3,zz", "--skip-unknown", "--format", "json"
     )
     assert code == 0 and json.loads(out)["skipped"] == ["zz"]
+    code, out = run("recommend", str(runs / "sasrec"), "--history", "i3", "--where", "title=nosuchtitle")
+    assert code == 0 and "top 0 of 0 qualifying item(s)" in out and "no item passes these filters" in out
+    code, out = run(
+        "recommend", str(runs / "sasrec"), "--history", "i3", "--where", "title~item 2", "--where",
+        "brand=brand 1", "--k", "4", "--format", "json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["qualified"] == 3 and len(json.loads(out)["items"]) == 3
     code, out = run("recommend", str(runs / "sasrec"), "--history", "i3", "--user", "u1")
     assert code == 2 and "exactly one of" in out
     code, out = run("recommend", str(runs / "sasrec"), "--history", "i3", "--where", "brand")

@@ -3,6 +3,7 @@ every bad request a 4xx naming the value, batching that answers each request as 
 the token, persist, and survive a restart or a kill during the write."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import laserrec
 from laserrec.inference import serve as serve_module
 from laserrec.inference.serve import create_app
 from serve_fixtures import free_port, live_server, train_tiny_runs
+from test_recommend import FEW
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +51,30 @@ def test_recommendations_over_http_are_the_librarys(sasrec):
         assert reply.status_code == 200, reply.text
         options = {key: value for key, value in body.items() if key not in ("history", "k")}
         expected = rec.recommend(body["history"], body["k"], **options)
-        assert reply.json() == {"items": list(expected), "skipped": expected.skipped}
+        assert reply.json() == {
+            "items": list(expected),
+            "skipped": expected.skipped,
+            "qualified": expected.qualified,
+        }
     assert client.post("/recommend", json=cases[3]).json()["skipped"] == ["zz"]
     histories = [["i3"], ["i5", "i6"], ["i7", "i8", "i9"]]
     reply = client.post("/recommend/batch", json={"histories": histories, "k": 4, "exclude_history": True})
     expected = rec.recommend_many(histories, 4, exclude_history=True)
     assert [r["items"] for r in reply.json()["results"]] == [list(e) for e in expected]
+
+
+@pytest.mark.parametrize(("options", "left"), FEW)
+def test_fewer_qualifying_than_k_is_a_200_with_those_and_their_count(sasrec, options, left):
+    rec, client = sasrec
+    reply = client.post("/recommend", json={"history": ["i3", "i4"], "k": 4, **options})
+    expected = rec.recommend(["i3", "i4"], 4, **options)
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"items": list(expected), "skipped": [], "qualified": len(left)}
+    assert sorted(i["id"] for i in reply.json()["items"]) == sorted(left)
+    reply = client.post("/recommend/batch", json={"histories": [["i3", "i4"], ["i5"]], "k": 4, **options})
+    assert reply.status_code == 200, reply.text
+    first = reply.json()["results"][0]
+    assert first["qualified"] == len(left) and first["items"] == list(expected)
 
 
 @pytest.mark.parametrize(
@@ -183,51 +203,83 @@ def test_added_items_need_the_token_persist_and_survive_a_restart(runs, tmp_path
         top = c.post("/recommend", json={"history": ["i5", "n1"], "k": 31}).json()["items"]
         assert "n1" in [i["id"] for i in top] and c.get("/items/n1").json()["title"] == "garden hose"
         assert c.get("/items", params={"q": "garden"}).json()["items"][0]["id"] == "n1"
+        several = [{"item": f"m{n}", "title": f"watering can {n}"} for n in range(5)]  # 3 model steps
+        reply = c.post("/items", json={"items": several}, headers={"Authorization": "Bearer s3cret"})
+        assert reply.json() == {"added": ["m0", "m1", "m2", "m3", "m4"], "n_items": 36}
+        served = c.post("/recommend", json={"history": ["i5", "m2"], "k": 36}).json()["items"]
     restarted = laserrec.load(run_dir)
-    assert restarted.n_items == 31 and restarted.item("n1")["categories"] == "B,hoses"
-    assert [i["id"] for i in restarted.recommend(["i5", "n1"], k=31)] == [i["id"] for i in top]
+    assert restarted.n_items == 36 and restarted.item("n1")["categories"] == "B,hoses"
+    assert [i["id"] for i in restarted.recommend(["i5", "m2"], k=36)] == [i["id"] for i in served]
+    alone = tmp_path / "alone"  # the same items added by the library in one call: the same scores
+    shutil.copytree(runs / "laser", alone)
+    library = laserrec.load(alone)
+    library.add_items(new["items"] + several)
+    expected = {i["id"]: i["score"] for i in library.recommend(["i5", "m2"], k=36)}
+    assert {i["id"]: i["score"] for i in served} == pytest.approx(expected, abs=1e-5)
 
 
-def test_a_kill_during_writes_loses_no_acknowledged_item(runs, tmp_path):
+def test_a_kill_during_writes_loses_no_acknowledged_item_and_leaves_no_partial_one(runs, tmp_path):
+    """Twice: ``laserrec serve`` killed (SIGKILL) while items stream in, then started again: every item
+    it acknowledged is there, whole (its text, a vector that ranks), and at most the one in flight more."""
     run_dir = tmp_path / "laser"
     shutil.copytree(runs / "laser", run_dir)
+    acknowledged = []
+    for delay in (0.037, 0.011):  # most likely inside the next write (its encoding, or the index's files)
+        with _service(run_dir) as (url, server):
+            _check_whole(url, acknowledged)
+            writer = threading.Thread(target=_write, args=(url, acknowledged), daemon=True)
+            writer.start()
+            start = len(acknowledged)
+            while len(acknowledged) < start + 3:
+                time.sleep(0.01)
+            time.sleep(delay)
+            server.send_signal(signal.SIGKILL)
+            writer.join(10)
+    with _service(run_dir) as (url, _):
+        _check_whole(url, acknowledged)
+
+
+def _write(url: str, acknowledged: list[str]) -> None:
+    """Add one item at a time (ids n0, n1, ... on from the acknowledged ones) until the server is gone."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        while True:
+            n = len(acknowledged)
+            try:
+                reply = client.post("/items", json={"items": [{"item": f"n{n}", "title": f"new thing {n}"}]})
+            except httpx.HTTPError:
+                return
+            assert reply.status_code == 200, reply.text
+            acknowledged.append(f"n{n}")
+
+
+def _check_whole(url: str, acknowledged: list[str]) -> None:
+    """Every acknowledged item, and the one in flight if it is there, whole: text, and ranked."""
+    n_items = httpx.get(f"{url}/health").json()["n_items"]
+    assert n_items in (30 + len(acknowledged), 31 + len(acknowledged))
+    held = acknowledged + ([f"n{len(acknowledged)}"] if n_items > 30 + len(acknowledged) else [])
+    for item in held:
+        reply = httpx.get(f"{url}/items/{item}")
+        assert reply.status_code == 200 and reply.json()["title"] == f"new thing {item[1:]}"
+    ranked = httpx.post(f"{url}/recommend", json={"history": ["i3", *held[-3:]], "k": n_items}).json()
+    assert ranked["qualified"] == len(ranked["items"]) == n_items
+    assert set(held) <= {i["id"] for i in ranked["items"]}
+    if len(held) > len(acknowledged):  # the one in flight is there, whole: from now on it must stay
+        acknowledged.append(held[-1])
+
+
+@contextlib.contextmanager
+def _service(run_dir: Path):
+    """``laserrec serve RUN`` as a subprocess on a free port; yields its URL and the process."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(laserrec.__file__).parents[1])}
     command = [sys.executable, "-m", "laserrec", "serve", str(run_dir), "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    acknowledged, url = [], f"http://127.0.0.1:{port}"
     try:
-        _wait_for(url, server)
-
-        def write():
-            n = 0
-            with httpx.Client(base_url=url, timeout=10) as client:
-                while True:
-                    body = {"items": [{"item": f"n{n}", "title": f"new thing {n}"}]}
-                    try:
-                        reply = client.post("/items", json=body)
-                    except httpx.HTTPError:
-                        return  # the server is gone
-                    assert reply.status_code == 200, reply.text
-                    acknowledged.append(f"n{n}")
-                    n += 1
-
-        writer = threading.Thread(target=write, daemon=True)
-        writer.start()
-        while len(acknowledged) < 3:
-            time.sleep(0.01)
-        time.sleep(0.037)  # most likely inside the next write
-        server.send_signal(signal.SIGKILL)
-        writer.join(10)
+        _wait_for(f"http://127.0.0.1:{port}", server)
+        yield f"http://127.0.0.1:{port}", server
     finally:
         server.kill()
         server.wait()
-    after = laserrec.load(run_dir)
-    assert len(acknowledged) >= 3 and all(i in after.index.position for i in acknowledged)
-    assert after.n_items in (
-        30 + len(acknowledged),
-        31 + len(acknowledged),
-    )  # at most the unanswered one more
 
 
 def _wait_for(url: str, server: subprocess.Popen, timeout: float = 120.0) -> None:

@@ -9,6 +9,8 @@ import typer
 from laserrec.cli.app import app, device_option
 from laserrec.errors import LaserrecError
 
+TOKEN_VARIABLE = "LASERREC_TOKEN"
+
 
 @app.command()
 def recommend(
@@ -96,13 +98,18 @@ def add_items_cmd(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="run folder written by `laserrec train`"),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="address to bind (another than loopback is reachable from other machines)"
     ),
     port: int = typer.Option(8000, "--port", help="TCP port"),
     token: str = typer.Option(
-        None, "--token", envvar="LASERREC_TOKEN", help="adding items needs 'Authorization: Bearer TOKEN'"
+        None,
+        "--token",
+        envvar=TOKEN_VARIABLE,
+        help=f"adding items needs 'Authorization: Bearer TOKEN'; pass it in {TOKEN_VARIABLE} rather than "
+        "here (every local user sees a command line)",
     ),
     batching: bool = typer.Option(
         True, "--batching/--no-batching", help="answer concurrent recommend requests in one model call"
@@ -118,6 +125,12 @@ def serve(
     a page at / (search, build a history, see the top-k). See docs/serving.md."""
     import laserrec
 
+    if token and ctx.get_parameter_source("token").name == "COMMANDLINE":  # not from LASERREC_TOKEN
+        typer.echo(
+            f"warning: --token on the command line is visible to every user of this machine (ps); "
+            f"set {TOKEN_VARIABLE} instead",
+            err=True,
+        )
     try:
         from laserrec.inference.serve import serve as run_service
     except ImportError as e:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from laserrec.data.ids import MAX_ID, id_problem
 from laserrec.errors import DataError
 
 
@@ -92,7 +93,8 @@ def field(row: dict, key: str, path: Path, line: int | str) -> object:
 
 
 def ident(value: object, what: str, path: Path, line: int | str) -> str:
-    """A raw user or item id as a non-empty string (JSON numbers are accepted: ``5`` -> ``"5"``)."""
+    """A raw user or item id as a string that keeps the rule of ``data/ids.py`` (JSON numbers are accepted:
+    ``5`` -> ``"5"``)."""
     if isinstance(value, (dict, list, bool, float)) or value is None:
         raise DataError(
             f"{at(path, line)}: {what} {value!r} is not a valid id (expected a string or an integer)"
@@ -100,6 +102,9 @@ def ident(value: object, what: str, path: Path, line: int | str) -> str:
     text = str(value).strip()
     if not text:
         raise DataError(f"{at(path, line)}: empty {what}")
+    problem = id_problem(text)
+    if problem:
+        raise DataError(f"{at(path, line)}: {what} {text[:MAX_ID]!r} {problem}")
     return text
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from laserrec.errors import ConfigError
+from laserrec.inference.index import qualifying
 
 APPROX_MIN_ITEMS = 200_000  # "auto" searches approximately from this catalog size up
 
@@ -91,23 +92,15 @@ class ApproximateSearch:
             [found.gather(1, top.indices), found.new_full((len(found), k - top.values.shape[1]), -1)], 1
         )
         picked = picked.masked_fill(torch.isinf(scores), -1)
-        qualify = self.index.n_items if allowed is None else int(allowed.sum())
+        qualify = qualifying(self.index.n_items, allowed, excluded_rows, len(found))
         for i in range(len(found)):  # where the probe missed, rank that user exactly
-            need = min(k, qualify - _allowed_count(excluded_rows, i, allowed))
+            need = min(k, qualify[i])
             if int((picked[i] >= 0).sum()) < need:
                 exact = self.index.top_k(
                     queries[i : i + 1], k, allowed, _one(offset_rows, i), offset, _one(excluded_rows, i)
                 )
                 scores[i], picked[i] = exact[0][0].cpu(), exact[1][0].cpu()
         return scores, picked
-
-
-def _allowed_count(rows: list[list[int]] | None, i: int, allowed: torch.Tensor | None) -> int:
-    """How many of user i's excluded rows would otherwise qualify."""
-    if rows is None:
-        return 0
-    unique = sorted(set(rows[i]))
-    return len(unique) if allowed is None else int(allowed[unique].sum())
 
 
 def _one(rows: list[list[int]] | None, i: int) -> list[list[int]] | None:

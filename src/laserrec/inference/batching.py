@@ -73,7 +73,11 @@ class Batcher:
             for pending in await self._take():
                 groups.setdefault(pending.key, []).append(pending)
             for group in groups.values():
-                await self._answer(group)
+                try:
+                    await self._answer(group)
+                except Exception as e:  # a fault of the queue itself fails its group; the queue goes on
+                    for pending in group:
+                        _settle(pending, error=e)
 
     async def _take(self) -> list[_Pending]:
         """The first waiting request, then up to max_size - 1 more: those already queued and those that come
@@ -109,13 +113,9 @@ class Batcher:
                 await self._answer(group[: len(group) // 2])
                 await self._answer(group[len(group) // 2 :])
             return
-        except Exception as e:
-            for pending in group:
-                _settle(pending, error=e)
-            return
         self.calls, self.requests = self.calls + 1, self.requests + len(group)
         for pending, result in zip(group, results, strict=True):
-            _settle(pending, Recommendations(result[: pending.k], result.skipped))
+            _settle(pending, Recommendations(result[: pending.k], result.skipped, result.qualified))
 
 
 def _settle(pending: _Pending, result: Recommendations | None = None, error: Exception | None = None) -> None:

@@ -49,25 +49,31 @@ def print_recommendations(labels, histories, results, fmt: str) -> str:
     """A table per history (rank, id, title, brand, score) or JSON / JSON lines."""
     rows = [
         {**({"user": label} if label is not None else {}), "history": history, "items": list(items),
-         **({"skipped": items.skipped} if items.skipped else {})}
+         "qualified": items.qualified, **({"skipped": items.skipped} if items.skipped else {})}
         for label, history, items in zip(labels, histories, results, strict=True)
     ]  # fmt: skip
     if fmt == "json":
         return json.dumps(rows if len(rows) > 1 else rows[0], indent=2)
     if fmt == "jsonl":
         return "\n".join(json.dumps(r) for r in rows)
-    blocks = []
-    for row in rows:
-        head = f"user {row['user']}: " if "user" in row else ""
-        lines = [f"{head}top {len(row['items'])} after {len(row['history'])} history item(s)"]
-        if row.get("skipped"):
-            lines.append(f"(left out, not in the catalog: {', '.join(row['skipped'])})")
-        lines += ["| rank | id | title | brand | score |", "|---|---|---|---|---|"]
-        for i in row["items"]:
-            title, brand = _cell(i["title"], 60), _cell(i["brand"], 20)
-            lines.append(f"| {i['rank']} | {i['id']} | {title} | {brand} | {i['score']:.4f} |")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    return "\n\n".join(_table(row) for row in rows)
+
+
+def _table(row: dict) -> str:
+    head = f"user {row['user']}: " if "user" in row else ""
+    lines = [
+        f"{head}top {len(row['items'])} of {row['qualified']:,} qualifying item(s) after "
+        f"{len(row['history'])} history item(s)"
+    ]
+    if row.get("skipped"):
+        lines.append(f"(left out, not in the catalog: {', '.join(row['skipped'])})")
+    if not row["items"]:
+        return "\n".join([*lines, "(no item passes these filters)"])
+    lines += ["| rank | id | title | brand | score |", "|---|---|---|---|---|"]
+    for i in row["items"]:
+        title, brand = _cell(i["title"], 60), _cell(i["brand"], 20)
+        lines.append(f"| {i['rank']} | {i['id']} | {title} | {brand} | {i['score']:.4f} |")
+    return "\n".join(lines)
 
 
 def _cell(text: str, width: int) -> str:

@@ -116,6 +116,9 @@ class ItemIndex:
 
     def _top_k_among(self, among, queries, k, offset_rows, offset, excluded_rows):
         """``top_k`` over the rows ``among`` (R,) only: R item vectors scored instead of the catalog."""
+        if len(among) == 0:  # a filter no item passes: k empty places
+            b = queries.shape[0]
+            return queries.new_full((b, k), float("-inf")), torch.full((b, k), -1, device=queries.device)
         sub = ItemIndex(
             self.vectors[among],
             None if self.bias is None else self.bias[among],
@@ -255,6 +258,21 @@ class ItemIndex:
 def _read_manifest(folder: Path) -> dict | None:
     path = folder / "manifest.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def qualifying(
+    n_items: int, allowed: torch.Tensor | None, excluded_rows: list[list[int]] | None, queries: int
+) -> list[int]:
+    """How many items each of ``queries`` queries may get: the ``allowed`` rows (n,) bool (None = all
+    ``n_items``) less that query's ``excluded_rows`` among them (None = none excluded)."""
+    total = n_items if allowed is None else int(allowed.sum())
+    if excluded_rows is None:
+        return [total] * queries
+    out = []
+    for rows in excluded_rows:
+        unique = sorted(set(rows))
+        out.append(total - (len(unique) if allowed is None else int(allowed[unique].sum())))
+    return out
 
 
 def _history_in_chunk(scores: torch.Tensor, history: list[list[int]], lo: int, hi: int, value: float) -> None:

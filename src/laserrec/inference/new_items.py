@@ -9,8 +9,50 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from laserrec.errors import DataError
-from laserrec.inference.index import TEXT_FIELDS
+from laserrec.data.dataset import ItemText
+from laserrec.data.ids import MAX_ID, id_problem
+from laserrec.data.io import at, json_lines
+from laserrec.errors import ConfigError, DataError
+from laserrec.inference.index import TEXT_FIELDS, ItemIndex
+from laserrec.inference.recommender import INDEX_DIR, build_index, model_as_saved
+
+
+class Addition:
+    """Items being added to a loaded run, in the steps ``LoadedRun.add_items`` takes: ``encode`` (uses the
+    model: it takes some of the items; after the last, the new index is made in memory; undone if it
+    fails), ``save`` (no model call: the index written to the run's folder, atomically), ``commit`` (the run
+    ranks with the new index: one assignment), or ``undo`` after a failed save (the model put back as the
+    index on disk says). Until ``commit`` the run ranks exactly as before: the new items are in the model
+    but in no index, so no history, candidate list or ranking can reach them."""
+
+    def __init__(self, run, items: str | Path | Iterable[dict]) -> None:
+        self.run, self.rows = run, read_new_items(items, run.index.position)
+        self.ids = [row["item"] for row in self.rows]
+        self.texts = [{k: row[k] for k in TEXT_FIELDS} for row in self.rows]
+        self.index: ItemIndex | None = None
+
+    def encode(self, lo: int = 0, hi: int | None = None) -> None:
+        """The model takes items lo..hi-1 of this addition (the next after those it took already)."""
+        run, old, hi = self.run, self.run.index, len(self.rows) if hi is None else hi
+        try:
+            run.net.add_items([ItemText(**t) for t in self.texts[lo:hi]])
+            if hi == len(self.rows):
+                raw_ids, texts = old.raw_ids + self.ids, old.texts + self.texts
+                self.index = build_index(run.net, raw_ids, texts, old.n_trained, run.model, old.checkpoint)
+        except NotImplementedError as e:  # an ID model refuses before it changes anything
+            raise ConfigError(f"{run.model}: {e}") from None
+        except BaseException:
+            self.undo()
+            raise
+
+    def save(self) -> None:
+        self.index.save(self.run.run_dir / INDEX_DIR)
+
+    def commit(self) -> None:
+        self.run.index = self.index.to(self.run.device)
+
+    def undo(self) -> None:
+        self.run.net = model_as_saved(self.run.run_dir, self.run.index, self.run.device)
 
 
 def read_new_items(source: str | Path | Iterable[dict], catalog: dict[str, int]) -> list[dict]:
@@ -32,6 +74,9 @@ def read_new_items(source: str | Path | Iterable[dict], catalog: dict[str, int])
         if not isinstance(item, (str, int)) or isinstance(item, bool) or not str(item).strip():
             raise DataError(f"{where}: 'item' must be a non-empty id, got {item!r}")
         item = str(item).strip()
+        problem = id_problem(item)
+        if problem:
+            raise DataError(f"{where}: item id {item[:MAX_ID]!r} {problem}")
         if item in catalog or item in seen:
             raise DataError(f"{where}: item {item!r} is already in the catalog")
         text = {}
@@ -64,13 +109,8 @@ def _hidden_rows(folder: Path):
 
 
 def _read_jsonl(path: Path):
+    """(where, value) for each line of a JSON-lines file of items (``data.io.json_lines``)."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{n}", json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+    for n, row in json_lines(path):
+        yield at(path, n), row

@@ -6,9 +6,10 @@
 [{'rank': 1, 'id': '181', 'title': 'Return of the Jedi (1983)', ..., 'score': 0.83}, ...]
 
 Every filter is a mask applied before the top-k cut, so a call returns k items whenever k qualify, and
-never an item outside the catalog. The ranking is the model's own (the same as ``laserrec evaluate`` for
-the same history): user vectors against the run's item index, less the model's repeat offset on items the
-user already has.
+never an item outside the catalog; where fewer qualify (a filter no item passes, candidates all excluded)
+it returns those, possibly none, and says how many in ``qualified``: never an error. The ranking is the
+model's own (the same as ``laserrec evaluate`` for the same history): user vectors against the run's item
+index, less the model's repeat offset on items the user already has.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ import torch
 from laserrec.data.dataset import ItemText
 from laserrec.data.io import sha256
 from laserrec.errors import ConfigError, DataError
-from laserrec.inference.index import TEXT_FIELDS, ItemIndex
+from laserrec.inference.index import ItemIndex, qualifying
 from laserrec.models.base import Batch, pad_left
 
 log = logging.getLogger(__name__)
@@ -34,20 +36,27 @@ INDEX_DIR = "index"
 
 class Recommendations(list):
     """A ranked list of item dicts (rank, id, title, brand, categories, description, score); ``skipped``
-    lists the history ids left out because the catalog does not hold them (``on_unknown="skip"``)."""
+    lists the history ids left out because the catalog does not hold them (``on_unknown="skip"``);
+    ``qualified`` is how many items passed every filter and exclusion, so the list holds
+    ``min(k, qualified)`` items: fewer than k (possibly none) only when fewer qualify."""
 
     skipped: list[str]
+    qualified: int
 
-    def __init__(self, items: Iterable[dict] = (), skipped: Sequence[str] = ()) -> None:
+    def __init__(
+        self, items: Iterable[dict] = (), skipped: Sequence[str] = (), qualified: int | None = None
+    ) -> None:
         super().__init__(items)
         self.skipped = list(skipped)
+        self.qualified = len(self) if qualified is None else qualified
 
 
 def build_index(
-    net, raw_ids: list[str], texts: list[dict], n_trained: int, model: str, checkpoint: Path
+    net, raw_ids: list[str], texts: list[dict], n_trained: int, model: str, checkpoint: str
 ) -> ItemIndex:
     """The item index of a trained model whose catalog holds ``raw_ids`` (``n_trained`` from training); a
-    model with no fixed item matrix gets a "full" index (no vectors: it scores every item itself)."""
+    model with no fixed item matrix gets a "full" index (no vectors: it scores every item itself).
+    ``checkpoint``: the sha256 of the checkpoint it was loaded from."""
     net.eval()
     net.prepare_for_eval()
     with torch.inference_mode():
@@ -61,7 +70,7 @@ def build_index(
         net.scoring if vectors is not None else "full",
         n_trained,
         model,
-        sha256(checkpoint) if checkpoint.exists() else "",
+        checkpoint,
     )
 
 
@@ -74,7 +83,9 @@ def write_index(run_dir: str | Path, net=None, data=None) -> ItemIndex:
         net, data, _, _ = load_run(run_dir)
     model = json.loads((run_dir / "config.json").read_text())["model"]
     texts = [t.to_dict() for t in data.items[1:]]
-    index = build_index(net, data.item_ids, texts, data.n_items, model, run_dir / "best.pt")
+    best = run_dir / "best.pt"
+    checkpoint = sha256(best) if best.exists() else ""
+    index = build_index(net, data.item_ids, texts, data.n_items, model, checkpoint)
     index.save(run_dir / INDEX_DIR)
     return index
 
@@ -121,7 +132,8 @@ def _replay_added(net, index: ItemIndex) -> None:
         net.add_items([ItemText(**index.texts[i]) for i in range(index.n_trained, index.n_items)])
 
 
-def _model_as_saved(run_dir: Path, index: ItemIndex, device: torch.device):
+def model_as_saved(run_dir: Path, index: ItemIndex, device: torch.device):
+    """The run's model as its checkpoint and its index on disk say (after a failed add)."""
     from laserrec.training.loading import load_run
 
     net = load_run(run_dir, device=device)[0].eval()
@@ -226,46 +238,48 @@ class LoadedRun:
         for lo in range(0, len(rows), batch_size):
             chunk = rows[lo : lo + batch_size]
             seen = [h[-read:] for h in chunk]  # the history as the model reads it (its offset applies there)
-            scores, top = search(
-                self._queries(seen), k, allowed, seen, offset, chunk if exclude_history else None
-            )
-            results += [self._ranked(scores[b], top[b], skipped[lo + b]) for b in range(len(chunk))]
+            excluded = chunk if exclude_history else None
+            qualified = qualifying(self.n_items, allowed, excluded, len(chunk))
+            if not any(qualified):  # nothing to rank: no user is encoded
+                results += [Recommendations([], skipped[lo + b], 0) for b in range(len(chunk))]
+                continue
+            scores, top = search(self._queries(seen), k, allowed, seen, offset, excluded)
+            results += [
+                self._ranked(scores[b], top[b], skipped[lo + b], qualified[b]) for b in range(len(chunk))
+            ]
         return results
 
     # ------------------------------------------------------------------ new items
-    def add_items(self, items: str | Path | Iterable[dict]) -> list[str]:
+    def add_items(
+        self, items: str | Path | Iterable[dict], *, on_model=None, step_items: int | None = None
+    ) -> list[str]:
         """Add items by their text, without retraining (Laser, Lite-LLM4Rec, text, fusion; most popular gives
         them a count of 0); returns their ids.
 
         ``items``: a JSONL file as ``laserrec prepare`` reads (``{"item", "title", "brand", "categories",
         "description"}`` per line) or such dicts. The index on disk is replaced atomically: if anything
-        fails, the run's index and this object are unchanged.
+        fails, the run's index and this object are unchanged. ``on_model(step)`` runs each step that uses
+        the model (default: here), ``step_items`` items encoded per step (default: all in one); the
+        service runs the steps on the model's thread, a few items each, between batches of
+        recommendations, and writes the index to disk off that thread.
 
         >>> rec.add_items([{"item": "new-1", "title": "Solar kettle", "brand": "Sunny"}])   # doctest: +SKIP
         ['new-1']
         """
-        from laserrec.inference.new_items import read_new_items
+        from laserrec.inference.new_items import Addition
 
-        rows = read_new_items(items, self.index.position)
-        texts = [{k: row[k] for k in TEXT_FIELDS} for row in rows]
+        on_model = on_model or (lambda step: step())
+        adding = Addition(self, items)
+        step = step_items or len(adding.ids)
+        for lo in range(0, len(adding.ids), step):
+            on_model(partial(adding.encode, lo, min(lo + step, len(adding.ids))))
         try:
-            self.net.add_items([ItemText(**t) for t in texts])
-            index = build_index(
-                self.net,
-                self.index.raw_ids + [row["item"] for row in rows],
-                self.index.texts + texts,
-                self.index.n_trained,
-                self.model,
-                self.run_dir / "best.pt",
-            )
-            index.save(self.run_dir / INDEX_DIR)
-        except NotImplementedError as e:
-            raise ConfigError(f"{self.model}: {e}") from None
+            adding.save()
         except BaseException:
-            self.net = _model_as_saved(self.run_dir, self.index, self.device)  # as the unchanged index says
+            on_model(adding.undo)
             raise
-        self.index = index.to(self.device)
-        return [row["item"] for row in rows]
+        on_model(adding.commit)
+        return adding.ids
 
     def history_of(self, user: str) -> list[str]:
         """The raw item ids of a user of the run's dataset, oldest first (the whole sequence)."""
@@ -358,10 +372,11 @@ class LoadedRun:
             return self.net.full_sort_predict(Batch(history, target))[:, 1:].float()
         return self.net.user_vectors(history).float()
 
-    def _ranked(self, scores: torch.Tensor, rows: torch.Tensor, skipped: list[str]) -> Recommendations:
+    def _ranked(self, scores, rows, skipped: list[str], qualified: int) -> Recommendations:
+        """One user's list from top-k scores (k,) and rows (k,) (-1 where fewer than k qualify)."""
         out = [
             {"rank": r + 1, **self.index.item(int(row)), "score": round(float(score), 6)}
             for r, (score, row) in enumerate(zip(scores.tolist(), rows.tolist(), strict=True))
             if row >= 0
         ]
-        return Recommendations(out, skipped)
+        return Recommendations(out, skipped, qualified)

@@ -7,8 +7,15 @@
 
 Every request is checked against the bodies of ``serve_schema`` (422 naming the field), errors the library
 raises for a request (an unknown id, an unknown filter field) are answered 422 with their message, an unknown
-item 404, a body over ``max_body`` bytes 413, a write without the token 401: no input gives a 5xx. Model calls
-run one at a time in a worker thread; recommend requests are batched (see ``batching``).
+item 404, a body over ``max_body`` bytes or one that is not UTF-8 JSON 413 / 400 (``body_check``), a write
+without the token 401: no input gives a 5xx, and an error nobody expected is a logged 500 that leaves the
+connection open (``serve_errors``).
+
+Model calls run one at a time on one thread (torch uses every core for each); recommend requests are
+batched (see ``batching``). Adding items is a lane of its own: a second thread runs the write, sending
+only the model's steps (encoding the new items, ``WRITE_STEP`` at a time; swapping the new index in, one
+assignment) to the model's thread, queued between batches of recommendations, and writing the index to
+disk itself. So a batch of recommendations waits for at most one step of a write, not the whole write.
 """
 
 from __future__ import annotations
@@ -23,17 +30,18 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from laserrec.errors import ConfigError, LaserrecError
 from laserrec.inference.batching import Batcher
-from laserrec.inference.body_limit import BodyLimit
+from laserrec.inference.body_check import BodyCheck
 from laserrec.inference.recommender import LoadedRun, Recommendations
+from laserrec.inference.serve_errors import UnexpectedErrors, invalid, refused
 from laserrec.inference.serve_schema import (
     AddItemsRequest,
     AddItemsResponse,
@@ -50,6 +58,9 @@ from laserrec.inference.serve_schema import (
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 << 20  # bytes of a request body
+# Items a write encodes per step on the model's thread: a batch of recommendations waits for at most this
+# many (a Laser item costs about what a user does). Encoding them one at a time is slower per item.
+WRITE_STEP = 2
 PAGE_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"  # nothing from elsewhere
 log = logging.getLogger("laserrec.serve")
 
@@ -66,17 +77,19 @@ def create_app(
     """The service of one loaded run. ``token``: when set, ``POST /items`` needs ``Authorization: Bearer
     TOKEN``. ``batching``: answer concurrent recommend requests together (up to ``batch_max`` requests or
     ``batch_wait_ms`` ms). ``max_body``: the largest request body in bytes."""
-    executor = None  # the model's one worker thread, while the app runs
+    executor = writer = None  # the model's one thread and the one that adds items, while the app runs
     batcher = Batcher(run.recommend_many, batch_max, batch_wait_ms)
     started = time.monotonic()
 
     @asynccontextmanager
     async def lifespan(_):
-        nonlocal executor
+        nonlocal executor, writer
         executor = ThreadPoolExecutor(1, thread_name_prefix="laserrec-model")
+        writer = ThreadPoolExecutor(1, thread_name_prefix="laserrec-writes")
         if batching:
             await batcher.start(executor)
         yield
+        writer.shutdown(wait=True)  # a write waits on model steps: it ends before the model's thread
         await batcher.stop()
         executor.shutdown(wait=True)
 
@@ -86,9 +99,10 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, limit=max_body)
-    app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(LaserrecError, _refused)
+    app.add_middleware(BodyCheck, limit=max_body)
+    app.add_middleware(UnexpectedErrors)  # the outermost of the app's own: it sees every error
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(LaserrecError, refused)
     writes = [Depends(_token_check(token))] if token else []
     example = run.index.raw_ids[: min(3, run.n_items)]
 
@@ -99,7 +113,12 @@ def create_app(
         if k > run.n_items:
             raise ConfigError(f"k: {k} is more than the catalog holds ({run.n_items:,} items)")
 
-    @app.post("/recommend", response_model=RecommendResponse, responses=_errors(400, 413))
+    @app.post(
+        "/recommend",
+        operation_id="recommend",
+        response_model=RecommendResponse,
+        responses=_errors(400, 413, links=_links(top="items/0/id")),
+    )
     async def recommend(body: RecommendRequest = _example({"history": example, "k": 5})):
         """Top-k items for one history of raw item ids (oldest first); every filter applies before the cut,
         so k items come back whenever k qualify."""
@@ -131,20 +150,26 @@ def create_app(
         """Items whose title holds every word of q, best first (for the page's search box)."""
         return {"items": run.search(q, limit)}
 
-    @app.get("/items/{item_id}", response_model=Item, responses=_errors(404))
+    @app.get("/items/{item_id:path}", operation_id="item", response_model=Item, responses=_errors(404))
     def item(item_id: str = PathParam(..., openapi_examples=_named(example[0] if example else "1"))):
-        """One catalog item's text by raw id."""
+        """One catalog item's text by raw id (the rest of the path: an id may hold ``/``, sent as is or as
+        ``%2F``)."""
         if item_id not in run.index.position:
             raise HTTPException(404, f"item {item_id!r} is not in the catalog ({run.n_items:,} items)")
         return run.item(item_id)
 
     @app.post(
-        "/items", response_model=AddItemsResponse, dependencies=writes, responses=_errors(400, 401, 413)
+        "/items",
+        response_model=AddItemsResponse,
+        dependencies=writes,
+        responses=_errors(400, 401, 413, links=_links(added="added/0")),
     )
     async def add_items(body: AddItemsRequest = _example({"items": [{"item": "new-1", "title": "A title"}]})):
         """Add items by their text (text models: Laser, Lite-LLM4Rec), without retraining. They are in the
         run's index on disk (replaced atomically) before the answer comes, so they survive a restart."""
-        added = await in_worker(run.add_items, [i.model_dump() for i in body.items])
+        rows = [i.model_dump() for i in body.items]
+        write = partial(run.add_items, rows, on_model=partial(_wait_for, executor), step_items=WRITE_STEP)
+        added = await asyncio.get_running_loop().run_in_executor(writer, write)
         return {"added": added, "n_items": run.n_items}
 
     @app.get("/facets", response_model=Facets, responses=_errors())
@@ -195,6 +220,11 @@ def serve(run: LoadedRun, host: str = "127.0.0.1", port: int = 8000, **options) 
     uvicorn.run(create_app(run, **options), host=host, port=port, log_level="info")
 
 
+def _wait_for(executor: ThreadPoolExecutor, step) -> None:
+    """Run ``step`` on ``executor``'s thread and wait for it (from another thread)."""
+    executor.submit(step).result()
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -205,13 +235,27 @@ def _is_loopback(host: str) -> bool:
 
 
 def _ranked(result: Recommendations) -> dict:
-    return {"items": list(result), "skipped": result.skipped}
+    return {"items": list(result), "skipped": result.skipped, "qualified": result.qualified}
 
 
-def _errors(*codes: int) -> dict:
+def _errors(*codes: int, links: dict | None = None) -> dict:
     """The error answers of a route, for the OpenAPI schema: 422 on every route that reads input (400: a
-    body that is not UTF-8 text at all, from FastAPI)."""
-    return {code: {"model": Error} for code in (*codes, 422)}
+    body that is not UTF-8 JSON); ``links``: where its answer leads (OpenAPI links of the 200)."""
+    return {code: {"model": Error} for code in (*codes, 422)} | ({200: {"links": links}} if links else {})
+
+
+def _links(**pointers: str) -> dict:
+    """OpenAPI links from an answer's item id (at a JSON pointer into its body) to that item's text and to
+    the recommendations after it; clients and schemathesis' stateful tests follow them."""
+    out = {}
+    for name, pointer in pointers.items():
+        item = f"$response.body#/{pointer}"
+        out[f"{name.capitalize()}Item"] = {"operationId": "item", "parameters": {"item_id": item}}
+        out[f"After{name.capitalize()}Item"] = {
+            "operationId": "recommend",
+            "requestBody": {"history": [item]},
+        }
+    return out
 
 
 def _example(value: dict):
@@ -233,33 +277,6 @@ def _token_check(token: str):
             )
 
     return check
-
-
-async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"field": _field(e), "message": _message(e)} for e in exc.errors()[:20]]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
-
-
-async def _refused(_: Request, exc: LaserrecError) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=422)
-
-
-def _field(error: dict) -> str:
-    loc = error["loc"][:1] if error["type"] == "json_invalid" else error["loc"]
-    return ".".join(str(part) for part in loc)
-
-
-def _message(error: dict) -> str:
-    if error["type"] == "json_invalid":
-        reason = error.get("ctx", {}).get("error", "decode error")
-        return f"not valid JSON ({reason} at character {error['loc'][-1]})"
-    if isinstance(error.get("input"), bytes):
-        return "expected a JSON object (Content-Type: application/json)"
-    if "input" not in error or error["type"] == "missing":
-        return error["msg"]
-    shown = repr(error["input"])
-    return f"{error['msg']} (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
 
 
 def _version() -> str:

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from laserrec.data.ids import MAX_ID
+
 MAX_HISTORY = 1_000  # ids per history (the models read only their last few)
 MAX_HISTORIES = 256  # histories per batch request
 MAX_IDS = 100_000  # ids in candidates / exclude
@@ -15,7 +17,7 @@ MAX_NEW_ITEMS = 100  # items per add request
 MAX_TEXT = 10_000  # characters of one text field
 MAX_K = 10_000  # also at most the catalog's size, checked per request
 
-Id = Annotated[str, Field(max_length=200, description="a raw item id, as in the dataset")]
+Id = Annotated[str, Field(max_length=MAX_ID, description="a raw item id, as in the dataset")]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
@@ -95,6 +97,11 @@ class Ranked(BaseModel):
 class RecommendResponse(BaseModel):
     items: list[Ranked]
     skipped: list[str] = Field(description="history ids left out as not in the catalog (on_unknown=skip)")
+    qualified: int = Field(
+        ge=0,
+        description="items that passed every filter and exclusion: items holds min(k, qualified) of them, "
+        "fewer than k (possibly none) only when fewer qualify",
+    )
 
 
 class BatchResponse(BaseModel):
@@ -106,7 +113,14 @@ class SearchResponse(BaseModel):
 
 
 class NewItem(Checked):
-    item: Annotated[str, Field(min_length=1, max_length=200, description="the new item's raw id")]
+    item: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_ID,
+            description="the new item's raw id: any text but control characters (NUL, tab, newline, ...)",
+        ),
+    ]
     title: Text = ""
     brand: Text = ""
     categories: Text = Field("", description="comma-separated, e.g. 'Office, Pens'")

@@ -100,9 +100,9 @@ async function recommend() {
   }
   $("status").textContent = "ranking…";
   try {
-    const { items } = await api("POST", "/recommend", request());
+    const { items, qualified } = await api("POST", "/recommend", request());
     if (seq !== state.seq) return;
-    renderResults(items);
+    renderResults(items, qualified);
   } catch (e) {
     if (seq !== state.seq) return;
     table.hidden = true;
@@ -110,7 +110,7 @@ async function recommend() {
   }
 }
 
-function renderResults(items) {
+function renderResults(items, qualified) {
   const top = items.length ? items[0].score : 0;
   const low = items.length ? items[items.length - 1].score : 0;
   const rows = items.map((item) => {
@@ -131,9 +131,10 @@ function renderResults(items) {
   $("results").tBodies[0].replaceChildren(...rows);
   $("results").hidden = rows.length === 0;
   const n = state.history.length;
-  $("status").textContent = rows.length
-    ? `Top ${rows.length} after ${n} history item${n === 1 ? "" : "s"}`
-    : "No item passes these filters.";
+  const after = `after ${n} history item${n === 1 ? "" : "s"}`;
+  if (!rows.length) $("status").textContent = "No item passes these filters.";
+  else if (rows.length < qualified) $("status").textContent = `Top ${rows.length} ${after}`;
+  else $("status").textContent = `All ${rows.length} item${rows.length === 1 ? "" : "s"} that pass these filters, ${after}`;
 }
 
 // ---------------------------------------------------------------- filters and new items
