@@ -138,7 +138,7 @@ def test_one_rule_for_item_ids_and_every_stored_id_can_be_fetched(served, runs, 
         assert status == 422 and repr(bad) in body["detail"] and why in body["detail"], body
     (tmp_path / "new.jsonl").write_text(json.dumps({"item": "bell\x07", "title": "a bell"}) + "\n")
     code, message = run("add-items", runs / "laser", "--items", tmp_path / "new.jsonl")
-    assert code == 2 and "new.jsonl:1: item id 'bell\\x07' holds a control character (U+0007" in message
+    assert code == 2 and "new.jsonl, line 1: item id 'bell\\x07' holds a control character (U+0007" in message
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "interactions.csv").write_text("user,item,timestamp\nu1,i1,1\nu1,i\x1b2,2\n")
